@@ -1,0 +1,22 @@
+//! `poe-host check FILE.wasm`: compile a bot and check it against the `poe:bot` world,
+//! saying exactly what is wrong, without starting a server.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::engine::{EngineOptions, new_engine, new_linker};
+use crate::limits::DEFAULT_MAX_MEMORY;
+use crate::loader::{BotLoader, HANDLER_EXPORT};
+use crate::sidecar::HostDefaults;
+
+/// Check `path`; `Ok` carries a one-line summary, `Err` the reason it cannot be served.
+pub fn check_file(path: &Path) -> anyhow::Result<String> {
+    let options = EngineOptions { pool_size: 1, max_memory: DEFAULT_MAX_MEMORY, cache_dir: None };
+    let engine = new_engine(&options)?;
+    let linker = new_linker(&engine)?;
+    let loader = BotLoader::new(engine, linker, HostDefaults::default());
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    loader.compile(path, &bytes)?;
+    Ok(format!("ok: {} exports {HANDLER_EXPORT} ({} KiB)", path.display(), bytes.len() / 1024))
+}

@@ -1,0 +1,125 @@
+//! The command line: `poe-host serve` and `poe-host check`, with every flag documented and
+//! settable from the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::AccessKey;
+use crate::engine::{DEFAULT_POOL_SIZE, EngineOptions};
+use crate::limits::{self, Limits};
+use crate::routes::DEFAULT_MAX_BODY;
+use crate::server::HostConfig;
+use crate::sidecar::HostDefaults;
+
+/// Address served by default: loopback only, so nothing is exposed by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Serve Poe chat bots compiled as WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "poe-host", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve every NAME.wasm in the bots directory at /NAME.
+    Serve(ServeArgs),
+    /// Check that a .wasm file is a bot poe-host can serve, and say what is wrong if not.
+    Check {
+        /// The component to check.
+        file: PathBuf,
+    },
+}
+
+/// Flags of `poe-host serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory of bots: NAME.wasm is served at /NAME, configured by an optional NAME.toml.
+    #[arg(long, env = "POE_HOST_BOTS", default_value = "./bots")]
+    pub bots: PathBuf,
+
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "POE_HOST_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// Access key for bots whose NAME.toml sets none. Prefer the environment variable:
+    /// command lines are visible to other users of the machine.
+    #[arg(long, env = "POE_ACCESS_KEY", hide_env_values = true)]
+    pub access_key: Option<String>,
+
+    /// Serve bots that have no access key at all; any Bearer token is then accepted.
+    #[arg(long, env = "POE_HOST_ALLOW_WITHOUT_KEY")]
+    pub allow_without_key: bool,
+
+    /// Seconds one response may take, waiting included.
+    #[arg(long, env = "POE_HOST_TIMEOUT_SECS", default_value_t = limits::DEFAULT_TIMEOUT.as_secs_f64())]
+    pub timeout_secs: f64,
+
+    /// Seconds of CPU one call may spend running wasm.
+    #[arg(long, env = "POE_HOST_CPU_BUDGET_SECS", default_value_t = limits::DEFAULT_CPU_BUDGET.as_secs_f64())]
+    pub cpu_budget_secs: f64,
+
+    /// Linear memory one bot instance may use, in MiB.
+    #[arg(long, env = "POE_HOST_MAX_MEMORY_MIB", default_value_t = limits::DEFAULT_MAX_MEMORY >> 20)]
+    pub max_memory_mib: usize,
+
+    /// Events one response may contain.
+    #[arg(long, env = "POE_HOST_MAX_EVENTS", default_value_t = limits::DEFAULT_MAX_EVENTS)]
+    pub max_events: u64,
+
+    /// Bytes of event data one response may contain.
+    #[arg(long, env = "POE_HOST_MAX_OUTPUT_BYTES", default_value_t = limits::DEFAULT_MAX_OUTPUT_BYTES)]
+    pub max_output_bytes: u64,
+
+    /// Largest request body accepted, in bytes (413 beyond it).
+    #[arg(long, env = "POE_HOST_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY)]
+    pub max_body_bytes: usize,
+
+    /// Bot instances that can run at once (the instance pool size).
+    #[arg(long, env = "POE_HOST_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
+    pub pool_size: u32,
+
+    /// Directory for compiled bots, so restarts do not recompile; "none" disables it.
+    #[arg(long, env = "POE_HOST_CACHE_DIR", default_value_os_t = default_cache_dir())]
+    pub cache_dir: PathBuf,
+}
+
+fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("poe-host")
+}
+
+impl ServeArgs {
+    /// The host configuration these flags describe.
+    pub fn host_config(&self) -> HostConfig {
+        let limits = Limits {
+            timeout: Duration::from_secs_f64(self.timeout_secs),
+            cpu_budget: Duration::from_secs_f64(self.cpu_budget_secs),
+            max_memory: self.max_memory_mib << 20,
+            max_events: self.max_events,
+            max_output_bytes: self.max_output_bytes,
+            ..Limits::default()
+        };
+        let cache_dir = (self.cache_dir.as_os_str() != "none").then(|| self.cache_dir.clone());
+        HostConfig {
+            bots_dir: self.bots.clone(),
+            defaults: HostDefaults {
+                access_key: self.access_key.as_deref().map(AccessKey::new),
+                allow_without_key: self.allow_without_key,
+                limits,
+            },
+            engine: EngineOptions { pool_size: self.pool_size, max_memory: limits.max_memory, cache_dir },
+            max_body: self.max_body_bytes,
+        }
+    }
+}

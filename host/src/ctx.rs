@@ -1,0 +1,119 @@
+//! [`BotCtx`]: the data of one call's wasmtime `Store` — WASI context, resource table,
+//! limits, and the output side of the response.
+//!
+//! It implements the host side of the world's imports (`responder`, `logging`) and the
+//! epoch callback that yields to tokio and enforces the CPU budget.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::bindings::{Level, poe::bot::logging, poe::bot::responder, types};
+use crate::guest_log::GuestLog;
+use crate::limits::Limits;
+use crate::output::Output;
+
+/// Per-call state stored in the wasmtime `Store`.
+pub struct BotCtx {
+    /// Name of the bot, for log lines.
+    pub bot: Arc<str>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    store_limits: StoreLimits,
+    /// Where `emit` sends the response; `None` for calls that do not stream.
+    pub output: Option<Output>,
+    /// Epoch ticks of CPU time used so far.
+    ticks: u64,
+    /// CPU budget in ticks.
+    max_ticks: u64,
+}
+
+impl BotCtx {
+    /// A context with no ambient authority: no files, env, args, sockets or stdin;
+    /// stdout and stderr go to the host log.
+    pub fn new(bot: Arc<str>, limits: &Limits, output: Option<Output>) -> Self {
+        let log = GuestLog::new(bot.clone(), limits.max_log_bytes);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(log.clone())
+            .stderr(log)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        let store_limits = StoreLimitsBuilder::new()
+            .memory_size(limits.max_memory)
+            .instances(64)
+            .tables(64)
+            .memories(16)
+            .trap_on_grow_failure(true)
+            .build();
+        Self {
+            bot,
+            wasi,
+            table: ResourceTable::new(),
+            store_limits,
+            output,
+            ticks: 0,
+            max_ticks: limits.cpu_ticks(),
+        }
+    }
+
+    /// Wire `store` to this context's limits: memory caps, and an epoch callback that
+    /// yields to tokio every tick and traps once the CPU budget is spent.
+    pub fn install_limits(store: &mut Store<BotCtx>) {
+        store.limiter(|ctx| &mut ctx.store_limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut store| {
+            let ctx = store.data_mut();
+            ctx.ticks += 1;
+            if ctx.ticks > ctx.max_ticks {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+    }
+
+    /// Whether the call ran out of CPU budget.
+    pub fn cpu_exhausted(&self) -> bool {
+        self.ticks > self.max_ticks
+    }
+}
+
+impl WasiView for BotCtx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for BotCtx {}
+
+impl responder::Host for BotCtx {
+    /// Traps once an output cap is exceeded, so even a guest that ignores errors stops.
+    async fn emit(&mut self, part: types::PartialResponse) -> wasmtime::Result<Result<(), types::EmitError>> {
+        let Some(output) = &mut self.output else {
+            let why = "this call cannot send a response".to_owned();
+            return Ok(Err(types::EmitError::Invalid(why)));
+        };
+        let sent = output.emit(part).await;
+        match output.exceeded {
+            Some(cap) => Err(wasmtime::Error::msg(format!("output cap exceeded: {cap:?}"))),
+            None => Ok(sent),
+        }
+    }
+}
+
+impl logging::Host for BotCtx {
+    async fn log(&mut self, level: Level, message: String) {
+        let bot = &*self.bot;
+        match level {
+            Level::Trace => tracing::trace!(target: "poe_host::guest", bot, "{message}"),
+            Level::Debug => tracing::debug!(target: "poe_host::guest", bot, "{message}"),
+            Level::Info => tracing::info!(target: "poe_host::guest", bot, "{message}"),
+            Level::Warn => tracing::warn!(target: "poe_host::guest", bot, "{message}"),
+            Level::Error => tracing::error!(target: "poe_host::guest", bot, "{message}"),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The wasmtime [`Engine`] and [`Linker`] shared by every bot, and the epoch ticker that
+//! drives time slicing and CPU budgets.
+//!
+//! One engine serves all bots: compiled code, the instance pool and the epoch counter are
+//! shared, so a request costs an instantiation from the pool, never a compile.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+};
+
+use crate::bindings::Bot;
+use crate::ctx::BotCtx;
+use crate::limits::EPOCH_TICK;
+
+/// Instances the pool holds by default: the most calls that can run at once.
+pub const DEFAULT_POOL_SIZE: u32 = 1_000;
+/// Core instances a bot component may contain (its module, the WASI adapter, shims).
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// Linear memories a bot component may contain (its own and, for `cargo component`
+/// builds, the WASI adapter's). Each reserves address space in the pool.
+const MEMORIES_PER_COMPONENT: u32 = 2;
+
+/// How the engine is sized.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Component instances the pool holds (the cap on concurrent calls).
+    pub pool_size: u32,
+    /// Largest linear memory any instance may have.
+    pub max_memory: usize,
+    /// Where compiled bots are cached on disk; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Build the engine: component model, epoch interruption, pooling allocator.
+pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .concurrency_support(false)
+        .cranelift_opt_level(OptLevel::Speed)
+        .parallel_compilation(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(options)));
+    if let Some(dir) = &options.cache_dir {
+        let mut cache = CacheConfig::new();
+        cache.with_directory(dir);
+        let cache = Cache::new(cache)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot use cache directory {}", dir.display()))?;
+        config.cache(Some(cache));
+    }
+    Engine::new(&config).map_err(anyhow::Error::from).context("failed to create the wasmtime engine")
+}
+
+fn pooling(options: &EngineOptions) -> PoolingAllocationConfig {
+    let n = options.pool_size.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(n)
+        .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .total_memories(n.saturating_mul(MEMORIES_PER_COMPONENT))
+        .total_tables(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .total_stacks(n)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memory_size(options.max_memory);
+    pool
+}
+
+/// A linker with WASI 0.2 (needed by any guest built with std) and the `poe:bot` imports.
+pub fn new_linker(engine: &Engine) -> anyhow::Result<Linker<BotCtx>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("failed to link WASI")?;
+    Bot::add_to_linker::<_, HasSelf<_>>(&mut linker, |ctx| ctx)
+        .map_err(anyhow::Error::from)
+        .context("failed to link poe:bot")?;
+    Ok(linker)
+}
+
+/// Advance the engine's epoch every [`EPOCH_TICK`] on a background thread, until the
+/// engine is dropped.
+pub fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("poe-host-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning a thread at startup");
+}

@@ -1,0 +1,61 @@
+//! [`HttpError`]: every way a request fails before its stream starts, and the one
+//! `IntoResponse` that decides status, headers and body (FastAPI's `{"detail": …}` shape).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::AuthError;
+use crate::protocol::ParseError;
+
+/// A request that cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// No bot of that name.
+    #[error("unknown bot {0:?}")]
+    UnknownBot(String),
+    /// A path that is not a bot.
+    #[error("Not Found")]
+    NotFound,
+    /// Authentication failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The body is over the size limit.
+    #[error("request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// The body could not be read.
+    #[error("could not read the request body")]
+    BodyUnreadable,
+    /// The body is not a valid request.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The bot failed on a settings or report call; details are logged, not returned.
+    #[error("Internal Server Error")]
+    BotFailed,
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            HttpError::UnknownBot(_) | HttpError::NotFound => StatusCode::NOT_FOUND,
+            HttpError::Auth(_) => StatusCode::UNAUTHORIZED,
+            HttpError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::BodyUnreadable
+            | HttpError::Parse(ParseError::Malformed(_) | ParseError::Invalid { .. }) => {
+                StatusCode::BAD_REQUEST
+            }
+            HttpError::Parse(ParseError::UnsupportedType) => StatusCode::NOT_IMPLEMENTED,
+            HttpError::BotFailed => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response();
+            }
+        };
+        let detail = match &self {
+            HttpError::Parse(ParseError::UnsupportedType) => "Unsupported request type".to_owned(),
+            other => other.to_string(),
+        };
+        let mut response = (status, axum::Json(serde_json::json!({ "detail": detail }))).into_response();
+        if matches!(self, HttpError::Auth(_)) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,80 @@
+//! [`Fault`]: how a guest call can fail, and what each failure looks like on the wire.
+//!
+//! Every fault is a value: the runner classifies wasmtime's error once, logs one line with
+//! the specific reason, and ends the stream with the matching `error` event.
+
+use std::fmt;
+
+use wasmtime::Trap;
+
+use crate::bindings::types::ErrorResponse;
+use crate::output::OutputCap;
+use crate::sse::UNEXPECTED_ISSUE;
+
+/// Why a guest call did not complete normally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The guest returned an error from `get-response`.
+    Returned(String),
+    /// The guest trapped (panic, unreachable, bad memory access, …).
+    Trap(String),
+    /// The guest overflowed its stack.
+    StackOverflow,
+    /// The guest tried to grow memory past its cap.
+    OutOfMemory,
+    /// The guest used up its CPU budget.
+    CpuBudget,
+    /// The call ran past its wall-clock deadline.
+    Timeout,
+    /// The guest produced more output than allowed.
+    Output(OutputCap),
+    /// No instance could be created (the pool is full, or instantiation failed).
+    Instantiate(String),
+}
+
+impl Fault {
+    /// Classify an error from a guest call. `cpu_exhausted` and `output_cap` come from
+    /// the store, which knows why it interrupted the guest.
+    pub fn from_call_error(
+        error: &wasmtime::Error,
+        cpu_exhausted: bool,
+        output_cap: Option<OutputCap>,
+    ) -> Self {
+        if let Some(cap) = output_cap {
+            return Fault::Output(cap);
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) if cpu_exhausted => Fault::CpuBudget,
+            Some(Trap::StackOverflow) => Fault::StackOverflow,
+            _ if format!("{error:#}").contains("forcing trap when growing memory") => Fault::OutOfMemory,
+            _ => Fault::Trap(format!("{error:#}")),
+        }
+    }
+
+    /// The `error` event the client gets. Faults caused by load rather than by the bot
+    /// allow a retry; everything the bot did itself does not (fastapi_poe's behaviour).
+    pub fn error_response(&self) -> ErrorResponse {
+        let (allow_retry, raw_response) = match self {
+            Fault::Returned(message) => (false, Some(message.clone())),
+            Fault::Instantiate(_) => (true, None),
+            _ => (false, None),
+        };
+        ErrorResponse { text: UNEXPECTED_ISSUE.into(), allow_retry, error_type: None, raw_response }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Returned(message) => write!(f, "bot returned an error: {message}"),
+            Fault::Trap(trap) => write!(f, "bot trapped: {trap}"),
+            Fault::StackOverflow => f.write_str("bot overflowed its stack"),
+            Fault::OutOfMemory => f.write_str("bot exceeded its memory limit"),
+            Fault::CpuBudget => f.write_str("bot exceeded its CPU budget"),
+            Fault::Timeout => f.write_str("bot exceeded its time limit"),
+            Fault::Output(OutputCap::Events) => f.write_str("bot exceeded its event limit"),
+            Fault::Output(OutputCap::Bytes) => f.write_str("bot exceeded its output size limit"),
+            Fault::Instantiate(why) => write!(f, "could not instantiate the bot: {why}"),
+        }
+    }
+}

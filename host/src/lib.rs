@@ -1,0 +1,28 @@
+//! poe-host: serve Poe chat bots compiled as sandboxed WebAssembly components.
+//!
+//! A request flows `routes` → `auth` → `protocol` (parse, convert) → `attachments` →
+//! `runner` (fresh instance from the bot's `InstancePre`) → `output`/`sse` → `stream`.
+//! Bots are compiled once by the `loader` and kept in the `registry`.
+#![forbid(unsafe_code)]
+
+pub mod attachments; // attachment-message insertion (protocol §6.1)
+pub mod auth; // access keys, constant-time check, fastapi_poe's 401 rules
+pub mod bindings; // wasmtime bindgen! output for the poe:bot world
+pub mod check; // `poe-host check FILE.wasm`
+pub mod cli; // clap flags and their env vars
+pub mod ctx; // the Store's data: WASI ctx, limits, host side of the imports
+pub mod engine; // the shared Engine (pooling, epochs) and Linker
+pub mod error; // HttpError: status codes and bodies for failed requests
+pub mod fault; // Fault: guest failures as values and their error events
+pub mod guest_log; // guest stdout/stderr into the host log, capped
+pub mod limits; // time, CPU, memory and output limits
+pub mod loader; // compile + validate + pre-link a NAME.wasm
+pub mod output; // emitted parts → SSE events, ordering rules, output caps
+pub mod protocol; // request models, parsing, WIT conversion, settings JSON
+pub mod registry; // the bots being served, by name
+pub mod routes; // the axum Router: fn app(state)
+pub mod runner; // one guest call: instantiate, call, classify faults
+pub mod server; // build the host from config and serve until shutdown
+pub mod sidecar; // NAME.toml per-bot config
+pub mod sse; // the SSE wire format and event JSON
+pub mod stream; // the response body: events + keep-alive comments

@@ -1,0 +1,152 @@
+//! [`BotLoader`]: turns a `NAME.wasm` (and its sidecar) into a [`LoadedBot`] — compiled,
+//! checked against the `poe:bot` world and pre-linked, ready to instantiate per request.
+//!
+//! Compiling is CPU-heavy, so callers on the async runtime run [`BotLoader::load`] in
+//! `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use crate::bindings::BotPre;
+use crate::ctx::BotCtx;
+use crate::sidecar::{BotConfig, ConfigError, HostDefaults, load_config};
+
+/// The export every bot must provide.
+pub const HANDLER_EXPORT: &str = "poe:bot/handler@0.1.0";
+
+/// A bot ready to serve: compiled once, instantiated per request.
+pub struct LoadedBot {
+    /// The name it is served under (`/NAME`).
+    pub name: Arc<str>,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// SHA-256 of the wasm file, hex.
+    pub hash: String,
+    /// When it was loaded.
+    pub loaded_at: SystemTime,
+    /// How long compiling and linking took.
+    pub compile_time: Duration,
+    /// Its configuration (key, attachment insertion, limits).
+    pub config: BotConfig,
+    /// The pre-linked component.
+    pub pre: BotPre<BotCtx>,
+}
+
+impl std::fmt::Debug for LoadedBot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedBot").field("name", &self.name).field("hash", &self.hash).finish()
+    }
+}
+
+/// Why a bot file cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is a core wasm module, not a component.
+    #[error(
+        "{path} is a core wasm module, not a component: build it with `cargo component build` or `--target wasm32-wasip2`"
+    )]
+    CoreModule {
+        /// The file.
+        path: String,
+    },
+    /// The file is not valid wasm, or failed to compile.
+    #[error("{path} is not a valid wasm component: {message}")]
+    Compile {
+        /// The file.
+        path: String,
+        /// Wasmtime's reason.
+        message: String,
+    },
+    /// The component imports something the host does not provide.
+    #[error("{path} needs an import poe-host does not provide: {message}")]
+    Link {
+        /// The file.
+        path: String,
+        /// Wasmtime's reason.
+        message: String,
+    },
+    /// The component does not implement the `poe:bot` world.
+    #[error("{path} does not export {HANDLER_EXPORT}: {message}")]
+    WrongWorld {
+        /// The file.
+        path: String,
+        /// Wasmtime's reason.
+        message: String,
+    },
+    /// The sidecar config is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// Compiles and links bots with the shared engine.
+#[derive(Clone)]
+pub struct BotLoader {
+    engine: Engine,
+    linker: Arc<Linker<BotCtx>>,
+    defaults: Arc<HostDefaults>,
+}
+
+impl BotLoader {
+    /// A loader using `engine` and `linker`, applying `defaults` to every bot.
+    pub fn new(engine: Engine, linker: Linker<BotCtx>, defaults: HostDefaults) -> Self {
+        Self { engine, linker: Arc::new(linker), defaults: Arc::new(defaults) }
+    }
+
+    /// The engine bots are compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Load the bot at `path`, served as `name`. Blocking: compiles the component.
+    pub fn load(&self, name: &str, path: &Path) -> Result<LoadedBot, LoadError> {
+        let config = load_config(path, &self.defaults)?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: shown(path), source })?;
+        let started = Instant::now();
+        let pre = self.compile(path, &bytes)?;
+        Ok(LoadedBot {
+            name: name.into(),
+            path: path.to_owned(),
+            hash: hex::encode(Sha256::digest(&bytes)),
+            loaded_at: SystemTime::now(),
+            compile_time: started.elapsed(),
+            config,
+            pre,
+        })
+    }
+
+    /// Compile `bytes` and check them against the world. Used by `load` and `poe-host check`.
+    pub fn compile(&self, path: &Path, bytes: &[u8]) -> Result<BotPre<BotCtx>, LoadError> {
+        if is_core_module(bytes) {
+            return Err(LoadError::CoreModule { path: shown(path) });
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::Compile { path: shown(path), message: format!("{e:#}") })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link { path: shown(path), message: format!("{e:#}") })?;
+        BotPre::new(pre).map_err(|e| LoadError::WrongWorld { path: shown(path), message: format!("{e:#}") })
+    }
+}
+
+fn shown(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// A core module has wasm version 1; components use a different layer/version word.
+fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}

@@ -1,0 +1,173 @@
+//! The HTTP surface: [`app`] builds every route, so tests can drive it in-process.
+//!
+//! `GET /NAME` shows a page naming the bot; `POST /NAME` speaks the Poe protocol. Auth runs
+//! before the body is read, as in fastapi_poe.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{any, get};
+use tracing::Instrument;
+
+use crate::attachments::insert_attachment_messages;
+use crate::auth::authorize;
+use crate::bindings::types as wit;
+use crate::error::HttpError;
+use crate::loader::LoadedBot;
+use crate::protocol::settings::settings_json;
+use crate::protocol::{QueryRequest, Request, parse_request};
+use crate::registry::BotRegistry;
+use crate::runner::{self, Report};
+use crate::sse;
+use crate::stream::{KEEPALIVE_INTERVAL, SseStream};
+
+/// Largest request body accepted by default: long chat histories fit with room to spare.
+pub const DEFAULT_MAX_BODY: usize = 16 << 20;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The bots being served.
+    pub registry: Arc<BotRegistry>,
+    /// Request body size limit, in bytes.
+    pub max_body: usize,
+}
+
+/// Every route of the host.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/{name}", get(bot_page).post(bot_post))
+        .route("/{name}/", any(strip_trailing_slash))
+        .fallback(|| async { HttpError::NotFound })
+        .with_state(state)
+}
+
+async fn index(State(state): State<AppState>) -> Html<String> {
+    let items: String =
+        state.registry.names().iter().map(|n| format!("<li><a href=\"/{n}\">{n}</a></li>")).collect();
+    Html(format!(
+        "<!doctype html><title>poe-host</title><h1>poe-host</h1><p>Bots served here:</p><ul>{items}</ul>"
+    ))
+}
+
+async fn bot_page(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Html<String>, HttpError> {
+    let bot = state.registry.get(&name).ok_or(HttpError::UnknownBot(name))?;
+    Ok(Html(format!(
+        "<!doctype html><title>{0}</title><h1>{0}</h1><p>Poe server bot <b>{0}</b>, served by poe-host. \
+         Connect it at <a href=\"https://poe.com/create_bot?server=1\">https://poe.com/create_bot?server=1</a>.</p>",
+        bot.name
+    )))
+}
+
+async fn strip_trailing_slash(Path(name): Path<String>) -> Redirect {
+    Redirect::temporary(&format!("/{}", urlencode_segment(&name)))
+}
+
+fn urlencode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+async fn bot_post(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let bot = state.registry.get(&name).ok_or(HttpError::UnknownBot(name))?;
+    authorize(&headers, bot.config.access_key.as_ref())?;
+    let span =
+        tracing::info_span!("request", bot = %bot.name, id = REQUEST_IDS.fetch_add(1, Ordering::Relaxed));
+    async move {
+        let bytes = to_bytes(body, state.max_body).await.map_err(|e| body_error(e, state.max_body))?;
+        match parse_request(&bytes) {
+            Ok(request) => dispatch(bot, request).await,
+            Err(e) => {
+                tracing::info!("rejected: {e}");
+                Err(e.into())
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn body_error(error: axum::Error, limit: usize) -> HttpError {
+    let too_large =
+        std::error::Error::source(&error).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+    if too_large { HttpError::BodyTooLarge(limit) } else { HttpError::BodyUnreadable }
+}
+
+async fn dispatch(bot: Arc<LoadedBot>, request: Request) -> Result<Response, HttpError> {
+    match request {
+        Request::Query(query) => Ok(query_response(bot, *query)),
+        Request::Settings(r) => {
+            let settings = runner::get_settings(&bot, r.into()).await.map_err(|_| HttpError::BotFailed)?;
+            Ok(json_body(settings_json(&settings)))
+        }
+        Request::ReportFeedback(r) => report(&bot, Report::Feedback(r.into())).await,
+        Request::ReportReaction(r) => report(&bot, Report::Reaction(r.into())).await,
+        Request::ReportError(r) => {
+            tracing::warn!(message = %r.message, "error from Poe server");
+            report(&bot, Report::Error(r.into())).await
+        }
+    }
+}
+
+async fn report(bot: &LoadedBot, report: Report) -> Result<Response, HttpError> {
+    runner::report(bot, report).await.map_err(|_| HttpError::BotFailed)?;
+    Ok(json_body(b"{}".to_vec()))
+}
+
+fn json_body(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn query_response(bot: Arc<LoadedBot>, mut query: QueryRequest) -> Response {
+    let events = if query.query.is_empty() {
+        tracing::info!("query with no messages");
+        empty_query_events()
+    } else {
+        if bot.config.insert_attachment_messages {
+            insert_attachment_messages(&mut query.query);
+        }
+        runner::start_query(bot, query.into())
+    };
+    let mut response = Response::new(Body::from_stream(SseStream::new(events, KEEPALIVE_INTERVAL)));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// fastapi_poe fails on an empty conversation inside the stream: an error event, then done.
+fn empty_query_events() -> tokio::sync::mpsc::Receiver<bytes::Bytes> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let error = wit::ErrorResponse {
+        text: sse::UNEXPECTED_ISSUE.into(),
+        allow_retry: false,
+        error_type: None,
+        raw_response: Some("the query has no messages".into()),
+    };
+    let _ = tx.try_send(sse::error_event(&error));
+    let _ = tx.try_send(sse::done_event());
+    rx
+}

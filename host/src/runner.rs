@@ -1,0 +1,132 @@
+//! Running guest calls: one fresh instance per call from the bot's pre-linked template,
+//! bounded by its limits, with every failure turned into a [`Fault`].
+//!
+//! A query runs on its own task and writes SSE events into a bounded channel that the
+//! HTTP response streams; the other calls return their value directly.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+use wasmtime::Store;
+
+use crate::bindings::{Bot, types as wit};
+use crate::ctx::BotCtx;
+use crate::fault::Fault;
+use crate::loader::LoadedBot;
+use crate::output::{OUTPUT_BUFFER, Output};
+use crate::sse;
+
+/// Start answering `request` with `bot`. Returns the stream of SSE events; it always ends
+/// with `done` (preceded by an `error` if the bot failed), unless the client goes away.
+pub fn start_query(bot: Arc<LoadedBot>, request: wit::QueryRequest) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(OUTPUT_BUFFER);
+    tokio::spawn(run_query(bot, request, tx).in_current_span());
+    rx
+}
+
+async fn run_query(bot: Arc<LoadedBot>, request: wit::QueryRequest, tx: mpsc::Sender<Bytes>) {
+    let limits = bot.config.limits;
+    let output = Output::new(bot.name.clone(), tx.clone(), &limits);
+    let mut store = new_store(&bot, Some(output));
+    let call = tokio::time::timeout(limits.timeout, call_get_response(&bot, &mut store, &request));
+    let result = tokio::select! {
+        biased;
+        () = tx.closed() => {
+            tracing::info!(bot = %bot.name, "client disconnected; bot stopped");
+            return;
+        }
+        result = call => result.unwrap_or(Err(Fault::Timeout)),
+    };
+    let output = store.data_mut().output.take().expect("query stores have an output");
+    match result {
+        Ok(()) if output.is_empty() => {
+            tracing::info!(bot = %bot.name, "bot sent nothing: Poe expects at least one text or error event")
+        }
+        Ok(()) => tracing::debug!(bot = %bot.name, "response complete"),
+        Err(fault) => {
+            tracing::warn!(bot = %bot.name, reason = %fault, "response ended with an error");
+            output.send_final(sse::error_event(&fault.error_response())).await;
+        }
+    }
+    output.finish().await;
+}
+
+async fn call_get_response(
+    bot: &LoadedBot,
+    store: &mut Store<BotCtx>,
+    request: &wit::QueryRequest,
+) -> Result<(), Fault> {
+    let instance = instantiate(bot, store).await?;
+    let result = instance.poe_bot_handler().call_get_response(&mut *store, request).await;
+    settle(result, store)?.map_err(Fault::Returned)
+}
+
+/// Ask the bot for its settings.
+pub async fn get_settings(
+    bot: &LoadedBot,
+    request: wit::SettingsRequest,
+) -> Result<wit::SettingsResponse, Fault> {
+    let mut store = new_store(bot, None);
+    bounded(bot, async {
+        let instance = instantiate(bot, &mut store).await?;
+        let result = instance.poe_bot_handler().call_get_settings(&mut store, &request).await;
+        settle(result, &store)
+    })
+    .await
+}
+
+/// A report Poe sends about the bot's messages; the bot's handler returns nothing.
+#[derive(Debug)]
+pub enum Report {
+    /// `report_feedback`.
+    Feedback(wit::ReportFeedbackRequest),
+    /// `report_reaction`.
+    Reaction(wit::ReportReactionRequest),
+    /// `report_error`.
+    Error(wit::ReportErrorRequest),
+}
+
+/// Deliver a report to the bot.
+pub async fn report(bot: &LoadedBot, report: Report) -> Result<(), Fault> {
+    let mut store = new_store(bot, None);
+    bounded(bot, async {
+        let instance = instantiate(bot, &mut store).await?;
+        let handler = instance.poe_bot_handler();
+        let result = match &report {
+            Report::Feedback(r) => handler.call_on_feedback(&mut store, r).await,
+            Report::Reaction(r) => handler.call_on_reaction(&mut store, r).await,
+            Report::Error(r) => handler.call_on_error(&mut store, r).await,
+        };
+        settle(result, &store)
+    })
+    .await
+}
+
+async fn bounded<T>(bot: &LoadedBot, call: impl Future<Output = Result<T, Fault>>) -> Result<T, Fault> {
+    let result = tokio::time::timeout(bot.config.limits.timeout, call).await.unwrap_or(Err(Fault::Timeout));
+    if let Err(fault) = &result {
+        tracing::warn!(bot = %bot.name, reason = %fault, "call failed");
+    }
+    result
+}
+
+fn new_store(bot: &LoadedBot, output: Option<Output>) -> Store<BotCtx> {
+    let ctx = BotCtx::new(bot.name.clone(), &bot.config.limits, output);
+    let mut store = Store::new(bot.pre.engine(), ctx);
+    BotCtx::install_limits(&mut store);
+    store
+}
+
+async fn instantiate(bot: &LoadedBot, store: &mut Store<BotCtx>) -> Result<Bot, Fault> {
+    bot.pre.instantiate_async(store).await.map_err(|e| Fault::Instantiate(format!("{e:#}")))
+}
+
+/// Turn wasmtime's result into ours, using what the store knows about why it stopped.
+fn settle<T>(result: wasmtime::Result<T>, store: &Store<BotCtx>) -> Result<T, Fault> {
+    result.map_err(|e| {
+        let ctx = store.data();
+        Fault::from_call_error(&e, ctx.cpu_exhausted(), ctx.output.as_ref().and_then(|o| o.exceeded))
+    })
+}

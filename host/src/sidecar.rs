@@ -1,0 +1,115 @@
+//! [`BotConfig`]: one bot's settings from its sidecar `NAME.toml`, merged over host-wide
+//! defaults. Keeping config beside the bot means dropping a bot is dropping its files.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::auth::AccessKey;
+use crate::limits::{LimitOverrides, Limits};
+
+/// Host-wide defaults a sidecar can override.
+#[derive(Debug, Clone, Default)]
+pub struct HostDefaults {
+    /// `POE_ACCESS_KEY`: the key of every bot without its own.
+    pub access_key: Option<AccessKey>,
+    /// Serve bots that have no key at all (any bearer token passes).
+    pub allow_without_key: bool,
+    /// Limits of every bot without its own.
+    pub limits: Limits,
+}
+
+/// Everything the host needs to know about one bot besides its code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotConfig {
+    /// The key Poe must present; `None` only with `--allow-without-key`.
+    pub access_key: Option<AccessKey>,
+    /// Insert attachment messages before the guest runs (protocol §6.1).
+    pub insert_attachment_messages: bool,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sidecar {
+    access_key: Option<String>,
+    insert_attachment_messages: Option<bool>,
+    #[serde(default)]
+    limits: LimitOverrides,
+}
+
+/// Why a bot's configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The sidecar exists but cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The sidecar path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The sidecar is not valid TOML for a bot config.
+    #[error("invalid {path}: {message}")]
+    Invalid {
+        /// The sidecar path.
+        path: String,
+        /// What is wrong (never includes the key).
+        message: String,
+    },
+    /// Neither the sidecar nor the environment gives a key.
+    #[error("no access key: set access_key in {path} or POE_ACCESS_KEY, or pass --allow-without-key")]
+    NoKey {
+        /// The sidecar path that could hold one.
+        path: String,
+    },
+}
+
+/// Read the sidecar for `wasm_path` (same name, `.toml`), if any, and merge it over `defaults`.
+pub fn load_config(wasm_path: &Path, defaults: &HostDefaults) -> Result<BotConfig, ConfigError> {
+    let path = wasm_path.with_extension("toml");
+    let shown = path.display().to_string();
+    let sidecar = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            parse_sidecar(&text).map_err(|message| ConfigError::Invalid { path: shown.clone(), message })?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Sidecar::default(),
+        Err(source) => return Err(ConfigError::Read { path: shown, source }),
+    };
+    let access_key =
+        sidecar.access_key.as_deref().map(AccessKey::new).or_else(|| defaults.access_key.clone());
+    if access_key.is_none() && !defaults.allow_without_key {
+        return Err(ConfigError::NoKey { path: shown });
+    }
+    Ok(BotConfig {
+        access_key,
+        insert_attachment_messages: sidecar.insert_attachment_messages.unwrap_or(true),
+        limits: defaults.limits.with_overrides(&sidecar.limits),
+    })
+}
+
+/// Parse sidecar text; the error message names the problem but never echoes values.
+fn parse_sidecar(text: &str) -> Result<Sidecar, String> {
+    toml::from_str(text).map_err(|e| e.message().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_errors_that_do_not_echo_values() {
+        let err = parse_sidecar("acces_key = \"hunter2hunter2\"").unwrap_err();
+        assert!(err.contains("acces_key"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn limits_table_overrides_defaults() {
+        let s = parse_sidecar("[limits]\ntimeout_secs = 5\nmax_memory_mib = 32").unwrap();
+        let limits = Limits::default().with_overrides(&s.limits);
+        assert_eq!(limits.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(limits.max_memory, 32 << 20);
+    }
+}
