@@ -1,1 +1,11 @@
+//! poe-host integration tests: one binary (wasmtime links once), one module per area.
+//!
+//! Every test starts a real host on `127.0.0.1:0` serving guest bots built by `build.rs`.
 
+mod check;
+mod component_build;
+mod conformance;
+mod harness;
+mod interop;
+mod sandbox;
+mod showcase;

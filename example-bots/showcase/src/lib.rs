@@ -1,1 +1,102 @@
+//! showcase: one command per Poe event kind, chosen by the first word of the message.
+//!
+//! Try `stream 3`, `replace`, `suggest`, `meta`, `data`, `error`, `panic`, `attach`, `json`,
+//! `inspect`, `ids` or `sleep 100`. The integration tests use it to check every event on the
+//! wire. Build: `cargo component build --release -p showcase` or
+//! `cargo build --release -p showcase --target wasm32-wasip2`.
+use std::time::Duration;
 
+use poe_bot::{
+    BotResult, ContentType, ErrorResponse, ErrorType, MetaResponse, PoeBot, QueryRequest, Responder,
+    SettingsRequest, SettingsResponse, export_bot,
+};
+
+struct Showcase;
+
+impl PoeBot for Showcase {
+    fn get_response(&self, request: QueryRequest, out: &Responder) -> BotResult {
+        let text = request.last_message_text();
+        let mut words = text.split_whitespace();
+        let command = words.next().unwrap_or_default();
+        let arg = words.next();
+        match command {
+            "stream" => stream(out, arg.and_then(|n| n.parse().ok()).unwrap_or(3)),
+            "replace" => {
+                out.text("draft")?;
+                out.replace_response("final")
+            }
+            "suggest" => {
+                out.text("Pick one")?;
+                out.suggested_reply("yes")?;
+                out.suggested_reply("no")
+            }
+            "meta" => {
+                let meta = MetaResponse {
+                    content_type: ContentType::TextPlain,
+                    suggested_replies: false,
+                    ..MetaResponse::new()
+                };
+                out.meta(meta)?;
+                out.text("plain *text*")
+            }
+            "data" => {
+                out.text("saved")?;
+                out.data("counter=1")
+            }
+            "error" => {
+                out.text("partial")?;
+                out.error(ErrorResponse::new("refused").no_retry().of_type(ErrorType::UserCausedError))
+            }
+            "panic" => {
+                out.text("about to fail")?;
+                panic!("showcase was asked to panic");
+            }
+            "attach" => {
+                out.attachment("https://example.com/cat.png", "image/png", "cat.png", Some("cat"))?;
+                out.text("![cat][cat]")
+            }
+            "json" => out.json(&serde_json::json!({"tool": "calc", "args": [1, 2]})),
+            "inspect" => out.text(inspect(&request)),
+            "ids" => {
+                out.text(format!("{} {} {}", request.user_id, request.conversation_id, request.message_id))
+            }
+            "sleep" => {
+                let ms = arg.and_then(|n| n.parse().ok()).unwrap_or(100);
+                std::thread::sleep(Duration::from_millis(ms));
+                out.text("woke")
+            }
+            other => out.text(format!("unknown command: {other}")),
+        }
+    }
+
+    fn get_settings(&self, _request: SettingsRequest) -> SettingsResponse {
+        SettingsResponse {
+            introduction_message: Some(
+                "Hi! Try: stream 3, replace, suggest, meta, data, error, panic, attach, json, inspect, ids, sleep 100."
+                    .into(),
+            ),
+            allow_attachments: Some(true),
+            expand_text_attachments: Some(true),
+            ..Default::default()
+        }
+    }
+}
+
+fn stream(out: &Responder, n: u32) -> BotResult {
+    for i in 0..n {
+        out.text(format!("{i} "))?;
+    }
+    Ok(())
+}
+
+/// The conversation as the bot received it: `[{"role": …, "content": …}, …]`.
+fn inspect(request: &QueryRequest) -> String {
+    let messages: Vec<_> = request
+        .query
+        .iter()
+        .map(|m| serde_json::json!({"role": m.role.as_str(), "content": m.content}))
+        .collect();
+    serde_json::Value::Array(messages).to_string()
+}
+
+export_bot!(Showcase);

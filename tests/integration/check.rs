@@ -1,0 +1,55 @@
+//! `poe-host check` and loading of broken files: every bad `.wasm` is refused with a reason
+//! that says what is wrong, and the good bots beside it keep serving.
+
+use poe_host::check::check_file;
+use serde_json::json;
+
+use crate::harness::*;
+
+#[test]
+fn check_accepts_a_bot() {
+    let summary = check_file(std::path::Path::new(guests::ECHO)).unwrap();
+    assert!(summary.starts_with("ok: "), "{summary}");
+    assert!(summary.contains("poe:bot/handler@0.1.0"), "{summary}");
+}
+
+#[test]
+fn check_names_the_missing_export_of_a_wrong_world_component() {
+    let error = format!("{:#}", check_file(std::path::Path::new(guests::NOT_A_BOT)).unwrap_err());
+    assert!(error.contains("does not export poe:bot/handler@0.1.0"), "{error}");
+}
+
+#[test]
+fn check_explains_core_modules_and_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let error = check_file(&core).unwrap_err().to_string();
+    assert!(error.contains("core wasm module, not a component"), "{error}");
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"hello").unwrap();
+    let error = check_file(&garbage).unwrap_err().to_string();
+    assert!(error.contains("is not a valid wasm component"), "{error}");
+    let truncated = dir.path().join("truncated.wasm");
+    let bytes = std::fs::read(guests::ECHO).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(check_file(&truncated).is_err());
+}
+
+#[tokio::test]
+async fn broken_files_are_skipped_and_good_bots_still_serve() {
+    let bots = vec![("echo", guests::ECHO), ("wrong", guests::NOT_A_BOT)];
+    let host = TestHost::with(Options { bots, ..Options::default() }).await;
+    std::fs::write(host.dir.path().join("garbage.wasm"), b"junk").unwrap();
+    assert_eq!(host.post("wrong", &query("hi")).await.status(), 404);
+    let events = host.query("echo", "fine").await;
+    assert_eq!(events[0].data, json!({"text": "fine"}));
+}
+
+#[tokio::test]
+async fn invalid_sidecar_keeps_the_bot_out() {
+    let sidecar = ("echo", "acces_key = \"typo\"".to_owned());
+    let host = TestHost::with(Options { sidecars: vec![sidecar], ..Options::default() }).await;
+    assert_eq!(host.post("echo", &query("hi")).await.status(), 404);
+    assert_eq!(host.post("showcase", &query("ids")).await.status(), 200);
+}

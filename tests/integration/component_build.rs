@@ -1,0 +1,37 @@
+//! A bot built with `cargo component build` (wasm32-wasip1 + the WASI adapter) loads and
+//! answers like one built for wasm32-wasip2.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_built_with_cargo_component_loads_and_answers() {
+    let root = workspace_root();
+    let target_dir = root.join("target/guests-component");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let build = tokio::task::block_in_place(|| {
+        Command::new(cargo)
+            .current_dir(root)
+            .args(["component", "build", "--release", "-p", "echo", "--target-dir"])
+            .arg(&target_dir)
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+    })
+    .expect("running cargo");
+    assert!(
+        build.status.success(),
+        "`cargo component build` failed; run `scripts/setup.sh` to install cargo-component\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let wasm = target_dir.join("wasm32-wasip1/release/echo.wasm");
+    let wasm: &'static str = Box::leak(wasm.display().to_string().into_boxed_str());
+    let host = TestHost::with(Options { bots: vec![("echo", wasm)], ..Options::default() }).await;
+    let events = host.query("echo", "built by cargo component").await;
+    assert_eq!(
+        pairs(&events),
+        [("text", &json!({"text": "built by cargo component"})), ("done", &json!({}))]
+    );
+}

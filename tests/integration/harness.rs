@@ -1,0 +1,205 @@
+//! Test harness: start a host in-process on an ephemeral port with chosen bots and
+//! sidecars, send Poe requests, and parse SSE strictly (CRLF framing, one data line).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use poe_host::limits::Limits;
+use poe_host::routes::DEFAULT_MAX_BODY;
+use poe_host::sidecar::HostDefaults;
+use poe_host::{auth::AccessKey, engine::EngineOptions, server};
+use serde_json::{Value, json};
+
+/// Paths of the guest bots built by `build.rs`.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// The key test hosts use unless told otherwise (32 characters, like Poe's).
+pub const KEY: &str = "test-key-0123456789abcdefghijklm";
+
+/// How a test host is set up.
+pub struct Options {
+    /// `(name, wasm path)` of each bot to serve.
+    pub bots: Vec<(&'static str, &'static str)>,
+    /// `(name, toml text)` sidecars to write.
+    pub sidecars: Vec<(&'static str, String)>,
+    /// The default key (`POE_ACCESS_KEY`).
+    pub key: Option<&'static str>,
+    /// `--allow-without-key`.
+    pub allow_without_key: bool,
+    /// Default limits.
+    pub limits: Limits,
+    /// Instance pool size.
+    pub pool_size: u32,
+    /// Body size limit.
+    pub max_body: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            bots: vec![("echo", guests::ECHO), ("showcase", guests::SHOWCASE)],
+            sidecars: Vec::new(),
+            key: Some(KEY),
+            allow_without_key: false,
+            limits: Limits::default(),
+            pool_size: 64,
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+/// A running host.
+pub struct TestHost {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// The bots directory.
+    pub dir: tempfile::TempDir,
+    /// A client with no pooling surprises.
+    pub client: reqwest::Client,
+    /// The host's state, for direct inspection.
+    pub state: poe_host::routes::AppState,
+}
+
+/// The compiled-bot cache shared by every test, so each bot compiles once per run.
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-cache")
+}
+
+impl TestHost {
+    /// A host serving echo and showcase with the default key.
+    pub async fn start() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    /// A host set up as `options` says.
+    pub async fn with(options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, path) in &options.bots {
+            std::fs::copy(path, dir.path().join(format!("{name}.wasm"))).unwrap();
+        }
+        for (name, toml) in &options.sidecars {
+            std::fs::write(dir.path().join(format!("{name}.toml")), toml).unwrap();
+        }
+        let config = server::HostConfig {
+            bots_dir: dir.path().to_owned(),
+            defaults: HostDefaults {
+                access_key: options.key.map(AccessKey::new),
+                allow_without_key: options.allow_without_key,
+                limits: options.limits,
+            },
+            engine: EngineOptions {
+                pool_size: options.pool_size,
+                max_memory: options.limits.max_memory,
+                cache_dir: Some(cache_dir()),
+            },
+            max_body: options.max_body,
+        };
+        let host = server::build_state(&config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = host.state.clone();
+        tokio::spawn(server::serve(listener, host.state, std::future::pending()));
+        Self { url, dir, client: reqwest::Client::new(), state }
+    }
+
+    /// POST `body` to `/bot` with the default key.
+    pub async fn post(&self, bot: &str, body: &Value) -> reqwest::Response {
+        self.post_raw(bot, Some(&format!("Bearer {KEY}")), body.to_string()).await
+    }
+
+    /// POST raw bytes with an optional `Authorization` header.
+    pub async fn post_raw(&self, bot: &str, auth: Option<&str>, body: String) -> reqwest::Response {
+        let mut request = self.client.post(format!("{}/{bot}", self.url)).body(body);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Send a query with one user message and return its parsed events.
+    pub async fn query(&self, bot: &str, text: &str) -> Vec<Event> {
+        self.query_body(bot, &query(text)).await
+    }
+
+    /// Send a query body and return its parsed events, checking status and headers.
+    pub async fn query_body(&self, bot: &str, body: &Value) -> Vec<Event> {
+        let response = self.post(bot, body).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream; charset=utf-8");
+        parse_sse(&response.bytes().await.unwrap())
+    }
+}
+
+/// A query body with one user message.
+pub fn query(text: &str) -> Value {
+    query_messages(json!([{"role": "user", "content": text}]))
+}
+
+/// A query body with the given messages.
+pub fn query_messages(messages: Value) -> Value {
+    json!({
+        "version": "1.2", "type": "query", "query": messages,
+        "user_id": "u-1", "conversation_id": "c-1", "message_id": "m-1",
+    })
+}
+
+/// One SSE event: name and parsed data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The `event:` name.
+    pub name: String,
+    /// The `data:` JSON.
+    pub data: Value,
+}
+
+/// `(name, data)` pairs, for compact assertions.
+pub fn pairs(events: &[Event]) -> Vec<(&str, &Value)> {
+    events.iter().map(|e| (e.name.as_str(), &e.data)).collect()
+}
+
+/// Parse an SSE body strictly: CRLF line ends, `event:` then one `data:` line, blank line.
+/// Comments (`: ping`) are skipped.
+pub fn parse_sse(body: &[u8]) -> Vec<Event> {
+    let text = std::str::from_utf8(body).expect("SSE body is UTF-8");
+    assert!(text.ends_with("\r\n\r\n"), "body must end with a blank CRLF line: {text:?}");
+    let mut events = Vec::new();
+    for block in text.trim_end_matches("\r\n\r\n").split("\r\n\r\n") {
+        assert!(!block.replace("\r\n", "").contains('\n'), "bare LF in {block:?}");
+        if block.starts_with(':') {
+            continue;
+        }
+        let lines: Vec<&str> = block.split("\r\n").collect();
+        assert_eq!(lines.len(), 2, "event must be exactly `event:` + `data:`: {block:?}");
+        let name = lines[0].strip_prefix("event: ").expect("event line").to_owned();
+        let data =
+            serde_json::from_str(lines[1].strip_prefix("data: ").expect("data line")).expect("data is JSON");
+        events.push(Event { name, data });
+    }
+    events
+}
+
+/// Assert the stream ends with exactly one `done` whose data is `{}`.
+pub fn assert_done_once_at_end(events: &[Event]) {
+    let dones = events.iter().filter(|e| e.name == "done").count();
+    assert_eq!(dones, 1, "exactly one done: {events:?}");
+    assert_eq!(events.last().unwrap(), &Event { name: "done".into(), data: json!({}) });
+}
+
+/// The error event fastapi_poe sends when the bot fails.
+pub fn unexpected_issue() -> Value {
+    json!({"allow_retry": false, "text": "The bot encountered an unexpected issue."})
+}
+
+/// Path of the workspace root.
+pub fn workspace_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// Time `f`.
+pub async fn timed<T>(f: impl Future<Output = T>) -> (T, Duration) {
+    let start = std::time::Instant::now();
+    let value = f.await;
+    (value, start.elapsed())
+}

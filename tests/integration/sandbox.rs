@@ -1,0 +1,143 @@
+//! Misbehaving guests: each fault ends its own response with an `error` event and `done`,
+//! within its bound, while other requests keep being answered promptly.
+
+use std::time::Duration;
+
+use poe_host::limits::Limits;
+use serde_json::json;
+
+use crate::harness::*;
+
+async fn hostile_host(limits: Limits) -> TestHost {
+    let bots = vec![("echo", guests::ECHO), ("misbehave", guests::MISBEHAVE)];
+    TestHost::with(Options { bots, limits, ..Options::default() }).await
+}
+
+fn tight() -> Limits {
+    Limits {
+        timeout: Duration::from_secs(3),
+        cpu_budget: Duration::from_millis(500),
+        max_memory: 32 << 20,
+        max_events: 1_000,
+        max_output_bytes: 1 << 20,
+        ..Limits::default()
+    }
+}
+
+/// Run `attack` while timing an echo request started alongside it; return the attack's
+/// events, how long it took, and how long the echo took.
+async fn attack(host: &TestHost, command: &str) -> (Vec<Event>, Duration, Duration) {
+    let attack = timed(host.query("misbehave", command));
+    let echo = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        timed(host.query("echo", "still here")).await
+    };
+    let (((events, took), (echo_events, echo_took)), ()) = (futures::join!(attack, echo), ());
+    assert_eq!(echo_events[0].data, json!({"text": "still here"}), "echo alongside {command}");
+    (events, took, echo_took)
+}
+
+fn assert_ends_with_unexpected_issue(events: &[Event]) {
+    assert_done_once_at_end(events);
+    let error = &events[events.len() - 2];
+    assert_eq!(error.name, "error", "{events:?}");
+    assert_eq!(error.data["allow_retry"], json!(false));
+    assert_eq!(error.data["text"], json!("The bot encountered an unexpected issue."));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_is_stopped_by_the_cpu_budget_without_starving_others() {
+    let host = hostile_host(tight()).await;
+    let (events, took, echo_took) = attack(&host, "loop").await;
+    assert_eq!(events[0].data, json!({"text": "looping"}));
+    assert_ends_with_unexpected_issue(&events);
+    assert!(took < Duration::from_millis(2000), "loop ran {took:?} on a 500 ms budget");
+    assert!(echo_took < Duration::from_millis(500), "echo took {echo_took:?} beside a loop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_hog_hits_its_cap() {
+    let host = hostile_host(tight()).await;
+    let (events, took, echo_took) = attack(&host, "hog").await;
+    assert_ends_with_unexpected_issue(&events);
+    assert!(took < Duration::from_secs(2), "hog took {took:?}");
+    assert!(echo_took < Duration::from_millis(500), "echo took {echo_took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_overflow_and_trap_and_returned_error_become_error_events() {
+    let host = hostile_host(tight()).await;
+    for command in ["recurse", "trap", "fail"] {
+        let (events, took, _) = attack(&host, command).await;
+        assert_ends_with_unexpected_issue(&events);
+        assert!(took < Duration::from_secs(1), "{command} took {took:?}");
+    }
+    let (events, _, _) = attack(&host, "fail").await;
+    assert_eq!(events[0].data["raw_response"], json!("misbehave failed on purpose"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_flood_is_cut_at_the_event_cap() {
+    let host = hostile_host(tight()).await;
+    for command in ["flood", "ignore-closed"] {
+        let (events, took, _) = attack(&host, command).await;
+        assert_ends_with_unexpected_issue(&events);
+        assert_eq!(events.iter().filter(|e| e.name == "text").count(), 1_000, "{command}");
+        assert!(took < Duration::from_secs(2), "{command} took {took:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_event_is_refused_by_the_byte_cap() {
+    let limits = Limits { max_memory: 256 << 20, ..tight() };
+    let host = hostile_host(limits).await;
+    let (events, _, _) = attack(&host, "huge").await;
+    assert_eq!(
+        events.len(),
+        2,
+        "only error and done: {:?}",
+        events.iter().map(|e| &e.name).collect::<Vec<_>>()
+    );
+    assert_ends_with_unexpected_issue(&events);
+}
+
+#[tokio::test]
+async fn deadline_ends_a_slow_response() {
+    let limits = Limits { timeout: Duration::from_millis(400), ..tight() };
+    let host = hostile_host(limits).await;
+    let (events, took) = timed(host.query("misbehave", "drip 100")).await;
+    assert_ends_with_unexpected_issue(&events);
+    assert!(events.len() > 3, "some chunks arrived before the deadline");
+    assert!(took < Duration::from_millis(1000), "{took:?}");
+}
+
+#[tokio::test]
+async fn guest_has_no_files_env_args_or_sockets() {
+    let host = hostile_host(tight()).await;
+    let events = host.query("misbehave", "probe").await;
+    let report = events[0].data["text"].as_str().unwrap();
+    assert_eq!(report, "/etc/passwd:denied .:denied /:denied env:0 args:0 tcp:denied");
+}
+
+#[tokio::test]
+async fn bot_that_sends_nothing_gets_just_done() {
+    let host = hostile_host(tight()).await;
+    let events = host.query("misbehave", "silent").await;
+    assert_eq!(pairs(&events), [("done", &json!({}))]);
+}
+
+#[tokio::test]
+async fn late_meta_is_dropped() {
+    let host = hostile_host(tight()).await;
+    let events = host.query("misbehave", "late-meta").await;
+    let expected =
+        [("text", &json!({"text": "first"})), ("text", &json!({"text": "second"})), ("done", &json!({}))];
+    assert_eq!(pairs(&events), expected);
+}
+
+#[tokio::test]
+async fn chatty_stdout_does_not_break_the_response() {
+    let host = hostile_host(tight()).await;
+    let events = host.query("misbehave", "chatty").await;
+    assert_eq!(pairs(&events), [("text", &json!({"text": "done talking"})), ("done", &json!({}))]);
+}
