@@ -58,8 +58,6 @@ pub struct TestHost {
     pub dir: tempfile::TempDir,
     /// A client with no pooling surprises.
     pub client: reqwest::Client,
-    /// The host's state, for direct inspection.
-    pub state: poe_host::routes::AppState,
 }
 
 /// The compiled-bot cache shared by every test, so each bot compiles once per run.
@@ -99,9 +97,8 @@ impl TestHost {
         let host = server::build_state(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = host.state.clone();
         tokio::spawn(server::serve(listener, host.state, std::future::pending()));
-        Self { url, dir, client: reqwest::Client::new(), state }
+        Self { url, dir, client: reqwest::Client::new() }
     }
 
     /// POST `body` to `/bot` with the default key.

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what building, testing and running poe-host needs. Safe to run again: each step
+# is skipped when already done.
+#   scripts/setup.sh         everything (wasm targets, cargo-component, Python venv)
+#   scripts/setup.sh --run   only what running the example bots needs (wasm targets)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
+command -v rustup >/dev/null || die "rustup not found: the wasm targets are installed with rustup"
+
+installed_targets=$(rustup target list --installed)
+for target in wasm32-wasip2 wasm32-wasip1; do
+  grep -qx "$target" <<<"$installed_targets" || { say "adding Rust target $target"; rustup target add "$target"; }
+done
+[ "${1:-}" = "--run" ] && exit 0
+
+if ! cargo component --version >/dev/null 2>&1; then
+  say "installing cargo-component 0.21.1 (about 6 minutes on 2 cores)"
+  cargo install cargo-component --locked --version 0.21.1
+fi
+
+venv=.venv
+if ! "$venv/bin/python" -c 'import fastapi_poe, uvicorn' 2>/dev/null; then
+  command -v python3 >/dev/null || die "python3 not found: the fastapi_poe interop test needs it"
+  say "creating $venv with fastapi-poe (interop test and benchmark baseline)"
+  python3 -m venv "$venv" || die "python3 -m venv failed: install the venv module (Debian: apt-get install python3-venv)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt \
+    || die "pip install failed: see the output above"
+fi
+say "ready"

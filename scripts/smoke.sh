@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Smoke test of the built `poe-host` binary: `check` exit codes, `serve` printing its
+# address on port 0, and an echo query over curl-like HTTP. Prints "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+cargo build --quiet -p poe-host || exit 1
+bin=target/debug/poe-host
+guests=target/guests/wasm32-wasip2/release
+passed=0 failed=0
+ok() { echo "ok   $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL $1"; failed=$((failed + 1)); }
+
+"$bin" check "$guests/echo.wasm" >/dev/null && ok "check accepts echo" || bad "check accepts echo"
+if out=$("$bin" check "$guests/not_a_bot.wasm" 2>&1); then bad "check rejects not-a-bot"
+else grep -q "does not export poe:bot/handler" <<<"$out" && ok "check rejects not-a-bot" || bad "check message: $out"; fi
+
+dir=$(mktemp -d) && cp "$guests/echo.wasm" "$dir/"
+log=$(mktemp)
+POE_ACCESS_KEY=smoke-key-0123456789abcdefghijkl "$bin" serve --bots "$dir" --listen 127.0.0.1:0 --cache-dir none >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "^listening on http://" "$log" && break; sleep 0.1; done
+url=$(sed -n 's/^listening on \(http:\/\/.*\)$/\1/p' "$log")
+[ -n "$url" ] && ok "serve prints its address" || bad "serve prints its address: $(cat "$log")"
+body='{"version":"1.2","type":"query","query":[{"role":"user","content":"smoke"}],"user_id":"u","conversation_id":"c","message_id":"m"}'
+python3 - "$url/echo" "$body" <<'PY' && ok "echo answers over HTTP" || bad "echo answers over HTTP"
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(),
+                             headers={"Authorization": "Bearer smoke-key-0123456789abcdefghijkl"})
+reply = urllib.request.urlopen(req, timeout=10).read()
+expected = b'event: text\r\ndata: {"text":"smoke"}\r\n\r\nevent: done\r\ndata: {}\r\n\r\n'
+sys.exit(0 if reply == expected else f"unexpected reply: {reply!r}")
+PY
+kill -TERM "$pid"; wait "$pid"; rc=$?
+[ "$rc" -eq 0 ] && ok "SIGTERM shuts down cleanly" || bad "exit code after SIGTERM: $rc"
+rm -rf "$dir" "$log"
+echo "smoke: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
