@@ -1,0 +1,2 @@
+//! Per-request overhead micro-benchmark (work in progress).
+fn main() {}

@@ -1,0 +1,2 @@
+//! poe-bench: the benchmark harness (work in progress).
+fn main() {}
