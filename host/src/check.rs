@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use crate::cache::ArtifactCache;
 use crate::engine::{EngineOptions, new_engine, new_linker};
 use crate::limits::DEFAULT_MAX_MEMORY;
 use crate::loader::{BotLoader, HANDLER_EXPORT};
@@ -15,8 +16,9 @@ pub fn check_file(path: &Path) -> anyhow::Result<String> {
     let options = EngineOptions { pool_size: 1, max_memory: DEFAULT_MAX_MEMORY, cache_dir: None };
     let engine = new_engine(&options)?;
     let linker = new_linker(&engine)?;
-    let loader = BotLoader::new(engine, linker, HostDefaults::default());
+    let cache = ArtifactCache::new(&engine, None)?;
+    let loader = BotLoader::new(engine, linker, HostDefaults::default(), cache);
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    loader.compile(path, &bytes)?;
+    loader.compile(path, &bytes, "")?;
     Ok(format!("ok: {} exports {HANDLER_EXPORT} ({} KiB)", path.display(), bytes.len() / 1024))
 }

@@ -86,6 +86,14 @@ pub struct ServeArgs {
     #[arg(long, env = "POE_HOST_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
     pub pool_size: u32,
 
+    /// Do not watch the bots directory: bots load once at start.
+    #[arg(long, env = "POE_HOST_NO_WATCH")]
+    pub no_watch: bool,
+
+    /// Key for the admin status view at /_admin/bots; the view is off when unset.
+    #[arg(long, env = "POE_HOST_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
     /// Directory for compiled bots, so restarts do not recompile; "none" disables it.
     #[arg(long, env = "POE_HOST_CACHE_DIR", default_value_os_t = default_cache_dir())]
     pub cache_dir: PathBuf,
@@ -120,6 +128,8 @@ impl ServeArgs {
             },
             engine: EngineOptions { pool_size: self.pool_size, max_memory: limits.max_memory, cache_dir },
             max_body: self.max_body_bytes,
+            watch: !self.no_watch,
+            admin_key: self.admin_key.as_deref().map(AccessKey::new),
         }
     }
 }

@@ -8,9 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{
-    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 use crate::bindings::Bot;
 use crate::ctx::BotCtx;
@@ -31,7 +29,7 @@ pub struct EngineOptions {
     pub pool_size: u32,
     /// Largest linear memory any instance may have.
     pub max_memory: usize,
-    /// Where compiled bots are cached on disk; `None` compiles every time.
+    /// Where compiled bots are cached on disk (see `cache`); `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
 }
 
@@ -45,14 +43,6 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
         .cranelift_opt_level(OptLevel::Speed)
         .parallel_compilation(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(options)));
-    if let Some(dir) = &options.cache_dir {
-        let mut cache = CacheConfig::new();
-        cache.with_directory(dir);
-        let cache = Cache::new(cache)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("cannot use cache directory {}", dir.display()))?;
-        config.cache(Some(cache));
-    }
     Engine::new(&config).map_err(anyhow::Error::from).context("failed to create the wasmtime engine")
 }
 

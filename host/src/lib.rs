@@ -3,11 +3,13 @@
 //! A request flows `routes` → `auth` → `protocol` (parse, convert) → `attachments` →
 //! `runner` (fresh instance from the bot's `InstancePre`) → `output`/`sse` → `stream`.
 //! Bots are compiled once by the `loader` and kept in the `registry`.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // one exception: cache::deserialize, documented there
 
+pub mod admin; // GET /_admin/bots: operator status view
 pub mod attachments; // attachment-message insertion (protocol §6.1)
 pub mod auth; // access keys, constant-time check, fastapi_poe's 401 rules
 pub mod bindings; // wasmtime bindgen! output for the poe:bot world
+pub mod cache; // on-disk compiled-bot cache, checksummed
 pub mod check; // `poe-host check FILE.wasm`
 pub mod cli; // clap flags and their env vars
 pub mod ctx; // the Store's data: WASI ctx, limits, host side of the imports
@@ -20,6 +22,7 @@ pub mod loader; // compile + validate + pre-link a NAME.wasm
 pub mod output; // emitted parts → SSE events, ordering rules, output caps
 pub mod protocol; // request models, parsing, WIT conversion, settings JSON
 pub mod registry; // the bots being served, by name
+pub mod reload; // watch the bots directory, swap versions in atomically
 pub mod routes; // the axum Router: fn app(state)
 pub mod runner; // one guest call: instantiate, call, classify faults
 pub mod server; // build the host from config and serve until shutdown

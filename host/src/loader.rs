@@ -10,9 +10,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 
 use crate::bindings::BotPre;
+use crate::cache::{ArtifactCache, CacheOutcome};
 use crate::ctx::BotCtx;
 use crate::sidecar::{BotConfig, ConfigError, HostDefaults, load_config};
 
@@ -29,8 +30,11 @@ pub struct LoadedBot {
     pub hash: String,
     /// When it was loaded.
     pub loaded_at: SystemTime,
-    /// How long compiling and linking took.
+    /// How long compiling (or loading from cache) and linking took.
     pub compile_time: Duration,
+    /// Whether the code came from the cache, was compiled, or was reused from the
+    /// previous version (`None`: only the sidecar changed).
+    pub origin: Option<CacheOutcome>,
     /// Its configuration (key, attachment insertion, limits).
     pub config: BotConfig,
     /// The pre-linked component.
@@ -97,12 +101,19 @@ pub struct BotLoader {
     engine: Engine,
     linker: Arc<Linker<BotCtx>>,
     defaults: Arc<HostDefaults>,
+    cache: Arc<ArtifactCache>,
 }
 
 impl BotLoader {
-    /// A loader using `engine` and `linker`, applying `defaults` to every bot.
-    pub fn new(engine: Engine, linker: Linker<BotCtx>, defaults: HostDefaults) -> Self {
-        Self { engine, linker: Arc::new(linker), defaults: Arc::new(defaults) }
+    /// A loader using `engine` and `linker`, applying `defaults` to every bot and keeping
+    /// compiled code in `cache`.
+    pub fn new(engine: Engine, linker: Linker<BotCtx>, defaults: HostDefaults, cache: ArtifactCache) -> Self {
+        Self { engine, linker: Arc::new(linker), defaults: Arc::new(defaults), cache: Arc::new(cache) }
+    }
+
+    /// The compile cache (for its counters).
+    pub fn cache(&self) -> &ArtifactCache {
+        &self.cache
     }
 
     /// The engine bots are compiled for.
@@ -110,35 +121,55 @@ impl BotLoader {
         &self.engine
     }
 
-    /// Load the bot at `path`, served as `name`. Blocking: compiles the component.
-    pub fn load(&self, name: &str, path: &Path) -> Result<LoadedBot, LoadError> {
+    /// Load the bot at `path`, served as `name`. Blocking: may compile the component.
+    /// When `previous` has the same code, its compiled form is reused.
+    pub fn load(
+        &self,
+        name: &str,
+        path: &Path,
+        previous: Option<&LoadedBot>,
+    ) -> Result<LoadedBot, LoadError> {
         let config = load_config(path, &self.defaults)?;
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: shown(path), source })?;
+        let hash = hex::encode(Sha256::digest(&bytes));
         let started = Instant::now();
-        let pre = self.compile(path, &bytes)?;
+        let (pre, origin) = match previous.filter(|p| p.hash == hash) {
+            Some(previous) => (previous.pre.clone(), None),
+            None => self.compile(path, &bytes, &hash).map(|(pre, outcome)| (pre, Some(outcome)))?,
+        };
         Ok(LoadedBot {
             name: name.into(),
             path: path.to_owned(),
-            hash: hex::encode(Sha256::digest(&bytes)),
+            hash,
             loaded_at: SystemTime::now(),
             compile_time: started.elapsed(),
+            origin,
             config,
             pre,
         })
     }
 
-    /// Compile `bytes` and check them against the world. Used by `load` and `poe-host check`.
-    pub fn compile(&self, path: &Path, bytes: &[u8]) -> Result<BotPre<BotCtx>, LoadError> {
+    /// Compile `bytes` (SHA-256 `hash`), via the cache, and check them against the world.
+    pub fn compile(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        hash: &str,
+    ) -> Result<(BotPre<BotCtx>, CacheOutcome), LoadError> {
         if is_core_module(bytes) {
             return Err(LoadError::CoreModule { path: shown(path) });
         }
-        let component = Component::new(&self.engine, bytes)
+        let (component, outcome) = self
+            .cache
+            .load_or_compile(&self.engine, bytes, hash)
             .map_err(|e| LoadError::Compile { path: shown(path), message: format!("{e:#}") })?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link { path: shown(path), message: format!("{e:#}") })?;
-        BotPre::new(pre).map_err(|e| LoadError::WrongWorld { path: shown(path), message: format!("{e:#}") })
+        let pre = BotPre::new(pre)
+            .map_err(|e| LoadError::WrongWorld { path: shown(path), message: format!("{e:#}") })?;
+        Ok((pre, outcome))
     }
 }
 

@@ -31,10 +31,10 @@ fn main() -> ExitCode {
 #[tokio::main]
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.host_config();
-    let host = server::build_state(&config).await?;
+    let state = server::build_state(&config).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    server::serve(listener, host.state, shutdown_signal()).await
+    server::serve(listener, state, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

@@ -1,92 +1,103 @@
-//! [`BotRegistry`]: the bots being served, by name, and loading them from the bots directory.
+//! [`BotRegistry`]: the bots being served, by name, with each file's last load error.
 //!
-//! Lookups clone an `Arc`, so a request keeps the version it started with even if the
-//! bot is replaced or removed meanwhile.
+//! Lookups clone an `Arc`, so a request keeps the version it started with even if the bot
+//! is replaced or removed meanwhile; a swap is one map insert under a write lock.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
-use crate::loader::{BotLoader, LoadError, LoadedBot};
+use crate::loader::LoadedBot;
 
 /// Longest bot name served.
 pub const MAX_NAME_LEN: usize = 64;
 
+#[derive(Default)]
+struct Entry {
+    path: PathBuf,
+    bot: Option<Arc<LoadedBot>>,
+    error: Option<(String, SystemTime)>,
+}
+
+/// What the admin view shows for one bot file.
+#[derive(Debug, Clone)]
+pub struct BotStatus {
+    /// Name served (or that would be served).
+    pub name: String,
+    /// The `.wasm` file.
+    pub path: PathBuf,
+    /// The version being served, if any.
+    pub bot: Option<Arc<LoadedBot>>,
+    /// The last load failure since the last success, and when it happened.
+    pub last_error: Option<(String, SystemTime)>,
+}
+
 /// The bots being served.
 #[derive(Default)]
 pub struct BotRegistry {
-    bots: RwLock<BTreeMap<String, Arc<LoadedBot>>>,
+    entries: RwLock<BTreeMap<String, Entry>>,
 }
 
 impl BotRegistry {
     /// The bot served as `name`, if any.
     pub fn get(&self, name: &str) -> Option<Arc<LoadedBot>> {
-        self.bots.read().expect("registry lock poisoned").get(name).cloned()
+        self.read().get(name).and_then(|e| e.bot.clone())
     }
 
-    /// Serve `bot` under its name, replacing any previous version.
-    pub fn insert(&self, bot: LoadedBot) -> Option<Arc<LoadedBot>> {
-        let name = bot.name.to_string();
-        self.bots.write().expect("registry lock poisoned").insert(name, Arc::new(bot))
+    /// Serve `bot` under its name, replacing any previous version; clears its error.
+    pub fn install(&self, bot: LoadedBot) -> Option<Arc<LoadedBot>> {
+        let mut entries = self.write();
+        let entry = entries.entry(bot.name.to_string()).or_default();
+        entry.path = bot.path.clone();
+        entry.error = None;
+        entry.bot.replace(Arc::new(bot))
     }
 
-    /// Stop serving `name`.
+    /// Record that loading `name` from `path` failed; a version already served stays.
+    pub fn record_failure(&self, name: &str, path: &Path, error: String) {
+        let mut entries = self.write();
+        let entry = entries.entry(name.to_owned()).or_default();
+        entry.path = path.to_owned();
+        entry.error = Some((error, SystemTime::now()));
+    }
+
+    /// Forget `name` entirely (its file is gone).
     pub fn remove(&self, name: &str) -> Option<Arc<LoadedBot>> {
-        self.bots.write().expect("registry lock poisoned").remove(name)
+        self.write().remove(name).and_then(|e| e.bot)
     }
 
     /// The names being served, sorted.
     pub fn names(&self) -> Vec<String> {
-        self.bots.read().expect("registry lock poisoned").keys().cloned().collect()
+        self.read().iter().filter(|(_, e)| e.bot.is_some()).map(|(n, _)| n.clone()).collect()
     }
 
-    /// Load every `*.wasm` in `dir`. Bots that fail are logged and skipped; returns how
-    /// many were loaded.
-    pub async fn load_dir(&self, loader: &BotLoader, dir: &Path) -> anyhow::Result<usize> {
-        let mut loaded = 0;
-        for (name, path) in bot_files(dir)? {
-            match load_blocking(loader, &name, &path).await {
-                Ok(bot) => {
-                    log_loaded(&bot);
-                    self.insert(bot);
-                    loaded += 1;
-                }
-                Err(e) => tracing::error!(bot = %name, "not serving: {e}"),
-            }
-        }
-        Ok(loaded)
+    /// Every known bot file with what is served and its last error.
+    pub fn statuses(&self) -> Vec<BotStatus> {
+        let entries = self.read();
+        let status = |(name, e): (&String, &Entry)| BotStatus {
+            name: name.clone(),
+            path: e.path.clone(),
+            bot: e.bot.clone(),
+            last_error: e.error.clone(),
+        };
+        entries.iter().map(status).collect()
     }
-}
 
-/// Load a bot on the blocking pool, off the async runtime.
-pub async fn load_blocking(loader: &BotLoader, name: &str, path: &Path) -> Result<LoadedBot, LoadError> {
-    let (loader, name, path) = (loader.clone(), name.to_owned(), path.to_owned());
-    tokio::task::spawn_blocking(move || loader.load(&name, &path)).await.expect("bot loading panicked")
-}
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.read().unwrap_or_else(|p| p.into_inner())
+    }
 
-fn log_loaded(bot: &LoadedBot) {
-    tracing::info!(
-        bot = %bot.name,
-        hash = &bot.hash[..12],
-        compile_ms = bot.compile_time.as_millis() as u64,
-        keyless = bot.config.access_key.is_none(),
-        "loaded"
-    );
-    if let Some(key) = &bot.config.access_key
-        && !key.looks_like_poe_key()
-    {
-        tracing::warn!(bot = %bot.name, "access key is not 32 characters: Poe-issued keys are");
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.write().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// The `(name, path)` of every bot file in `dir`, sorted by name. Files whose names are not
 /// valid bot names are skipped with a warning.
-pub fn bot_files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    use anyhow::Context;
+pub fn bot_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut files = Vec::new();
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot read bots directory {}", dir.display()))?;
-    for entry in entries.flatten() {
+    for entry in std::fs::read_dir(dir)?.flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|e| e != "wasm") || !path.is_file() {
             continue;
@@ -103,7 +114,7 @@ pub fn bot_files(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
 }
 
 /// Whether `name` may be served: 1–64 ASCII letters, digits, `_` or `-`, not starting
-/// with `_` (reserved for the host) or `-`. Rules out every path trick.
+/// with `_` (reserved for the host, e.g. `/_admin`) or `-`. Rules out every path trick.
 pub fn is_valid_name(name: &str) -> bool {
     let first_ok = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
     first_ok

@@ -14,11 +14,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 use tracing::Instrument;
 
+use crate::admin;
 use crate::attachments::insert_attachment_messages;
-use crate::auth::authorize;
+use crate::auth::{AccessKey, authorize};
 use crate::bindings::types as wit;
 use crate::error::HttpError;
-use crate::loader::LoadedBot;
+use crate::loader::{BotLoader, LoadedBot};
 use crate::protocol::settings::settings_json;
 use crate::protocol::{QueryRequest, Request, parse_request};
 use crate::registry::BotRegistry;
@@ -34,14 +35,19 @@ pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 pub struct AppState {
     /// The bots being served.
     pub registry: Arc<BotRegistry>,
+    /// Compiles bots (and counts cache use, for the admin view).
+    pub loader: BotLoader,
     /// Request body size limit, in bytes.
     pub max_body: usize,
+    /// Key for `/_admin/*`; `None` turns the admin view off.
+    pub admin_key: Option<AccessKey>,
 }
 
 /// Every route of the host.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/_admin/bots", get(admin::bots))
         .route("/{name}", get(bot_page).post(bot_post))
         .route("/{name}/", any(strip_trailing_slash))
         .fallback(|| async { HttpError::NotFound })

@@ -11,9 +11,12 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::auth::AccessKey;
+use crate::cache::ArtifactCache;
 use crate::engine::{EngineOptions, new_engine, new_linker, spawn_epoch_ticker};
 use crate::loader::BotLoader;
 use crate::registry::BotRegistry;
+use crate::reload::Reloader;
 use crate::routes::{AppState, app};
 use crate::sidecar::HostDefaults;
 
@@ -31,32 +34,34 @@ pub struct HostConfig {
     pub engine: EngineOptions,
     /// Request body size limit.
     pub max_body: usize,
+    /// Watch the bots directory and reload changes.
+    pub watch: bool,
+    /// Key for the admin view; `None` turns it off.
+    pub admin_key: Option<AccessKey>,
 }
 
-/// A host ready to serve: engine built, bots loaded.
-pub struct Host {
-    /// Shared handler state.
-    pub state: AppState,
-    /// Compiles bots for this host's engine.
-    pub loader: BotLoader,
-}
-
-/// Build the engine, load every bot in the bots directory, and return the handler state.
-pub async fn build_state(config: &HostConfig) -> anyhow::Result<Host> {
+/// Build the engine, load every bot in the bots directory, start watching it (if asked),
+/// and return the handler state.
+pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
     let engine = new_engine(&config.engine)?;
     spawn_epoch_ticker(&engine);
     let linker = new_linker(&engine)?;
-    let loader = BotLoader::new(engine, linker, config.defaults.clone());
+    let cache = ArtifactCache::new(&engine, config.engine.cache_dir.clone())?;
+    let loader = BotLoader::new(engine, linker, config.defaults.clone(), cache);
     let registry = Arc::new(BotRegistry::default());
     let dir = &config.bots_dir;
-    let loaded = registry
-        .load_dir(&loader, dir)
+    let mut reloader = Reloader::new(dir.clone(), loader.clone(), registry.clone());
+    reloader
+        .reconcile(false)
         .await
-        .with_context(|| format!("cannot load bots from {}", dir.display()))?;
-    if loaded == 0 {
-        tracing::warn!(dir = %dir.display(), "no bots loaded: put NAME.wasm files in the bots directory");
+        .with_context(|| format!("cannot read bots directory {}", dir.display()))?;
+    if registry.names().is_empty() {
+        tracing::warn!(dir = %dir.display(), "no bots loaded yet: put NAME.wasm files in the bots directory");
     }
-    Ok(Host { state: AppState { registry, max_body: config.max_body }, loader })
+    if config.watch {
+        reloader.spawn();
+    }
+    Ok(AppState { registry, loader, max_body: config.max_body, admin_key: config.admin_key.clone() })
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves; in-flight responses then get

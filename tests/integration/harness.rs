@@ -17,6 +17,8 @@ pub mod guests {
 
 /// The key test hosts use unless told otherwise (32 characters, like Poe's).
 pub const KEY: &str = "test-key-0123456789abcdefghijklm";
+/// The admin key of every test host.
+pub const ADMIN_KEY: &str = "admin-key-0123456789abcdefghijkl";
 
 /// How a test host is set up.
 pub struct Options {
@@ -34,6 +36,8 @@ pub struct Options {
     pub pool_size: u32,
     /// Body size limit.
     pub max_body: usize,
+    /// Compile cache directory (default: one shared by all tests).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -46,6 +50,7 @@ impl Default for Options {
             limits: Limits::default(),
             pool_size: 64,
             max_body: DEFAULT_MAX_BODY,
+            cache_dir: Some(cache_dir()),
         }
     }
 }
@@ -90,15 +95,30 @@ impl TestHost {
             engine: EngineOptions {
                 pool_size: options.pool_size,
                 max_memory: options.limits.max_memory,
-                cache_dir: Some(cache_dir()),
+                cache_dir: options.cache_dir,
             },
             max_body: options.max_body,
+            watch: true,
+            admin_key: Some(AccessKey::new(ADMIN_KEY)),
         };
-        let host = server::build_state(&config).await.unwrap();
+        let state = server::build_state(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(server::serve(listener, host.state, std::future::pending()));
+        tokio::spawn(server::serve(listener, state, std::future::pending()));
         Self { url, dir, client: reqwest::Client::new() }
+    }
+
+    /// The admin view's JSON.
+    pub async fn admin(&self) -> Value {
+        let url = format!("{}/_admin/bots", self.url);
+        let response = self.client.get(url).bearer_auth(ADMIN_KEY).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Path of `NAME.EXT` in the bots directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
     }
 
     /// POST `body` to `/bot` with the default key.

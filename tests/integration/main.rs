@@ -7,5 +7,6 @@ mod component_build;
 mod conformance;
 mod harness;
 mod interop;
+mod reload;
 mod sandbox;
 mod showcase;

@@ -1,0 +1,194 @@
+//! Hot reload: bots added, replaced (atomically or by truncating copy), broken, fixed,
+//! re-keyed and removed on a running host, with no failed request; and the compile cache.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+/// How long a change may take to be served.
+const SWAP_DEADLINE: Duration = Duration::from_secs(1);
+
+/// What `bot` answers to "x": echo says "x", showcase "unknown command: x".
+async fn answer(host: &TestHost, bot: &str) -> Option<String> {
+    let response = host.post(bot, &query("x")).await;
+    if response.status() != 200 {
+        return None;
+    }
+    let events = parse_sse(&response.bytes().await.ok()?);
+    events.first().and_then(|e| e.data["text"].as_str().map(str::to_owned))
+}
+
+/// Wait until `bot` answers `expected` (or is gone, for `None`); return how long it took.
+async fn wait_for(host: &TestHost, bot: &str, expected: Option<&str>) -> Duration {
+    let start = Instant::now();
+    loop {
+        if answer(host, bot).await.as_deref() == expected {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{bot} never answered {expected:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn replace_atomically(from: &str, to: &Path) {
+    let tmp = to.with_extension("wasm.partial");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(tmp, to).unwrap();
+}
+
+/// Clients that query `bot` in a loop until stopped, checking every response is whole.
+fn start_load(
+    host: &Arc<TestHost>,
+    clients: usize,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<usize>> {
+    (0..clients)
+        .map(|_| {
+            let (host, stop) = (host.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut done = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let response = host.post("bot", &query("x")).await;
+                    assert_eq!(response.status(), 200, "a request failed during a swap");
+                    let events = parse_sse(&response.bytes().await.unwrap());
+                    assert_done_once_at_end(&events);
+                    let text = events[0].data["text"].as_str().unwrap();
+                    assert!(text == "x" || text == "unknown command: x", "{text}");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_swaps_under_load_fail_no_request_and_each_is_served_within_a_second() {
+    let host =
+        Arc::new(TestHost::with(Options { bots: vec![("bot", guests::ECHO)], ..Options::default() }).await);
+    let path = host.file("bot.wasm");
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = start_load(&host, 16, &stop);
+    let mut swap_times = Vec::new();
+    for i in 0..50 {
+        let (wasm, expected) =
+            if i % 2 == 0 { (guests::SHOWCASE, "unknown command: x") } else { (guests::ECHO, "x") };
+        if i % 4 < 2 {
+            replace_atomically(wasm, &path);
+        } else {
+            std::fs::copy(wasm, &path).unwrap(); // truncates, then writes in place
+        }
+        swap_times.push(wait_for(&host, "bot", Some(expected)).await);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let served: usize = futures::future::join_all(clients).await.into_iter().map(Result::unwrap).sum();
+    std::fs::remove_file(&path).unwrap();
+    let removed = wait_for(&host, "bot", None).await;
+    std::fs::copy(guests::ECHO, &path).unwrap();
+    let readded = wait_for(&host, "bot", Some("x")).await;
+    swap_times.sort();
+    let (median, max) = (swap_times[swap_times.len() / 2], *swap_times.last().unwrap());
+    println!("swaps: median {median:?}, max {max:?}; removed after {removed:?}; {served} requests served");
+    assert!(max < SWAP_DEADLINE, "slowest swap took {max:?}");
+    assert!(removed < SWAP_DEADLINE && readded < SWAP_DEADLINE);
+    assert!(served > 100, "the load ran: {served}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_file_keeps_the_good_version_serving_until_fixed() {
+    let host = TestHost::start().await;
+    let path = host.file("echo.wasm");
+    std::fs::write(&path, b"\0asm\x0d\0\x01\0garbage").unwrap();
+    let start = Instant::now();
+    let error = loop {
+        let admin = host.admin().await;
+        let echo = admin["bots"].as_array().unwrap().iter().find(|b| b["name"] == "echo").unwrap().clone();
+        if !echo["last_error"].is_null() {
+            break echo;
+        }
+        assert!(start.elapsed() < Duration::from_secs(3), "no error recorded: {admin}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        error["last_error"].as_str().unwrap().contains("echo.wasm is not a valid wasm component"),
+        "{error}"
+    );
+    assert_eq!(error["serving"], json!(true));
+    assert_eq!(answer(&host, "echo").await.as_deref(), Some("x"), "old version keeps serving");
+    std::fs::copy(guests::SHOWCASE, &path).unwrap();
+    wait_for(&host, "echo", Some("unknown command: x")).await;
+    let admin = host.admin().await;
+    let echo = admin["bots"].as_array().unwrap().iter().find(|b| b["name"] == "echo").unwrap().clone();
+    assert_eq!(echo["last_error"], Value::Null, "fixing the file clears the error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecar_key_rotation_applies_without_restart() {
+    let host = TestHost::start().await;
+    let new_key = "rotated-key-0123456789abcdefghij";
+    std::fs::write(host.file("echo.toml"), format!("access_key = \"{new_key}\"")).unwrap();
+    let start = Instant::now();
+    loop {
+        let old =
+            host.post_raw("echo", Some(&format!("Bearer {KEY}")), query("x").to_string()).await.status();
+        if old == 401 {
+            break;
+        }
+        assert!(start.elapsed() < SWAP_DEADLINE, "old key still accepted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let new = host.post_raw("echo", Some(&format!("Bearer {new_key}")), query("x").to_string()).await;
+    assert_eq!(new.status(), 200);
+    let admin = host.admin().await.to_string();
+    assert!(!admin.contains(new_key) && !admin.contains(KEY), "admin view must not show keys");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_and_renaming_bots_serves_them() {
+    let host = TestHost::start().await;
+    std::fs::copy(guests::ECHO, host.file("fresh.wasm")).unwrap();
+    wait_for(&host, "fresh", Some("x")).await;
+    std::fs::rename(host.file("fresh.wasm"), host.file("renamed.wasm")).unwrap();
+    wait_for(&host, "renamed", Some("x")).await;
+    wait_for(&host, "fresh", None).await;
+}
+
+#[tokio::test]
+async fn admin_view_needs_its_key() {
+    let host = TestHost::start().await;
+    let url = format!("{}/_admin/bots", host.url);
+    assert_eq!(host.client.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(host.client.get(&url).bearer_auth(KEY).send().await.unwrap().status(), 401);
+    let admin = host.admin().await;
+    let names: Vec<&str> =
+        admin["bots"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["echo", "showcase"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_start_compiles_nothing_and_corrupt_cache_entries_are_recompiled() {
+    let cache = tempfile::tempdir().unwrap();
+    let options = || Options { cache_dir: Some(cache.path().to_owned()), ..Options::default() };
+    let first = TestHost::with(options()).await;
+    assert_eq!(first.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 0}));
+    let second = TestHost::with(options()).await;
+    assert_eq!(second.admin().await["cache"], json!({"hits": 2, "compiles": 0, "rejected": 0}));
+    assert_eq!(answer(&second, "echo").await.as_deref(), Some("x"));
+    let corrupted = AtomicUsize::new(0);
+    for entry in std::fs::read_dir(cache.path()).unwrap().flatten() {
+        let mut bytes = std::fs::read(entry.path()).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(entry.path(), bytes).unwrap();
+        corrupted.fetch_add(1, Ordering::Relaxed);
+    }
+    assert_eq!(corrupted.into_inner(), 2);
+    let third = TestHost::with(options()).await;
+    assert_eq!(third.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 2}));
+    assert_eq!(answer(&third, "echo").await.as_deref(), Some("x"));
+}
