@@ -38,6 +38,7 @@ struct CacheView {
 /// The JSON status body.
 #[derive(Serialize)]
 pub struct AdminView {
+    in_flight: usize,
     bots: Vec<BotView>,
     cache: CacheView,
 }
@@ -48,6 +49,7 @@ pub async fn bots(State(state): State<AppState>, headers: HeaderMap) -> Result<J
     authorize(&headers, Some(key))?;
     let stats = &state.loader.cache().stats;
     Ok(Json(AdminView {
+        in_flight: state.gate.in_use(),
         bots: state.registry.statuses().iter().map(view).collect(),
         cache: CacheView {
             hits: stats.hits.load(Ordering::Relaxed),

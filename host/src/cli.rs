@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::admission::{self, QueuePolicy};
 use crate::auth::AccessKey;
 use crate::engine::{DEFAULT_POOL_SIZE, EngineOptions};
 use crate::limits::{self, Limits};
@@ -82,7 +83,19 @@ pub struct ServeArgs {
     #[arg(long, env = "POE_HOST_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY)]
     pub max_body_bytes: usize,
 
-    /// Bot instances that can run at once (the instance pool size).
+    /// Calls one bot may run at once; more wait in a queue (sidecar: max_concurrent).
+    #[arg(long, env = "POE_HOST_MAX_CONCURRENT_PER_BOT", default_value_t = admission::DEFAULT_MAX_CONCURRENT_PER_BOT)]
+    pub max_concurrent_per_bot: usize,
+
+    /// Requests that may wait for a slot, per bot and host-wide; more get 503 at once.
+    #[arg(long, env = "POE_HOST_MAX_QUEUED", default_value_t = admission::DEFAULT_MAX_QUEUED)]
+    pub max_queued: usize,
+
+    /// Milliseconds a request waits for a slot before 503 with Retry-After.
+    #[arg(long, env = "POE_HOST_QUEUE_TIMEOUT_MS", default_value_t = admission::DEFAULT_QUEUE_TIMEOUT.as_millis() as u64)]
+    pub queue_timeout_ms: u64,
+
+    /// Bot instances that can run at once across all bots (the instance pool size).
     #[arg(long, env = "POE_HOST_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
     pub pool_size: u32,
 
@@ -116,6 +129,7 @@ impl ServeArgs {
             max_memory: self.max_memory_mib << 20,
             max_events: self.max_events,
             max_output_bytes: self.max_output_bytes,
+            max_concurrent: self.max_concurrent_per_bot,
             ..Limits::default()
         };
         let cache_dir = (self.cache_dir.as_os_str() != "none").then(|| self.cache_dir.clone());
@@ -125,6 +139,10 @@ impl ServeArgs {
                 access_key: self.access_key.as_deref().map(AccessKey::new),
                 allow_without_key: self.allow_without_key,
                 limits,
+                queue: QueuePolicy {
+                    max_queued: self.max_queued,
+                    timeout: Duration::from_millis(self.queue_timeout_ms),
+                },
             },
             engine: EngineOptions { pool_size: self.pool_size, max_memory: limits.max_memory, cache_dir },
             max_body: self.max_body_bytes,

@@ -7,6 +7,9 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::AuthError;
 use crate::protocol::ParseError;
 
+/// Seconds a client is told to wait after a 503.
+pub const RETRY_AFTER_SECS: &str = "1";
+
 /// A request that cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -28,6 +31,9 @@ pub enum HttpError {
     /// The body is not a valid request.
     #[error(transparent)]
     Parse(#[from] ParseError),
+    /// The bot (or the host) is at its concurrency cap and the queue wait ran out.
+    #[error("bot {0:?} is busy: retry shortly")]
+    Busy(String),
     /// The bot failed on a settings or report call; details are logged, not returned.
     #[error("Internal Server Error")]
     BotFailed,
@@ -44,6 +50,7 @@ impl IntoResponse for HttpError {
                 StatusCode::BAD_REQUEST
             }
             HttpError::Parse(ParseError::UnsupportedType) => StatusCode::NOT_IMPLEMENTED,
+            HttpError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::BotFailed => {
                 return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response();
             }
@@ -55,6 +62,9 @@ impl IntoResponse for HttpError {
         let mut response = (status, axum::Json(serde_json::json!({ "detail": detail }))).into_response();
         if matches!(self, HttpError::Auth(_)) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, HttpError::Busy(_)) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
         }
         response
     }

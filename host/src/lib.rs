@@ -6,6 +6,7 @@
 #![deny(unsafe_code)] // one exception: cache::deserialize, documented there
 
 pub mod admin; // GET /_admin/bots: operator status view
+pub mod admission; // concurrency caps with a short bounded queue, then 503
 pub mod attachments; // attachment-message insertion (protocol §6.1)
 pub mod auth; // access keys, constant-time check, fastapi_poe's 401 rules
 pub mod bindings; // wasmtime bindgen! output for the poe:bot world

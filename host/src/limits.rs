@@ -36,6 +36,8 @@ pub struct Limits {
     pub max_output_bytes: u64,
     /// Maximum bytes of guest stdout/stderr logged per call.
     pub max_log_bytes: usize,
+    /// Calls of this bot that may run at once.
+    pub max_concurrent: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +49,7 @@ impl Default for Limits {
             max_events: DEFAULT_MAX_EVENTS,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            max_concurrent: crate::admission::DEFAULT_MAX_CONCURRENT_PER_BOT,
         }
     }
 }
@@ -74,6 +77,9 @@ impl Limits {
         if let Some(n) = o.max_output_bytes {
             self.max_output_bytes = n;
         }
+        if let Some(n) = o.max_concurrent {
+            self.max_concurrent = n;
+        }
         self
     }
 }
@@ -92,4 +98,6 @@ pub struct LimitOverrides {
     pub max_events: Option<u64>,
     /// Output byte cap.
     pub max_output_bytes: Option<u64>,
+    /// Concurrent calls cap.
+    pub max_concurrent: Option<usize>,
 }

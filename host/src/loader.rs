@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+use crate::admission::Gate;
 use crate::bindings::BotPre;
 use crate::cache::{ArtifactCache, CacheOutcome};
 use crate::ctx::BotCtx;
@@ -39,6 +40,8 @@ pub struct LoadedBot {
     pub config: BotConfig,
     /// The pre-linked component.
     pub pre: BotPre<BotCtx>,
+    /// Admission for this bot's calls (its concurrency cap and queue).
+    pub gate: Gate,
 }
 
 impl std::fmt::Debug for LoadedBot {
@@ -144,6 +147,7 @@ impl BotLoader {
             loaded_at: SystemTime::now(),
             compile_time: started.elapsed(),
             origin,
+            gate: Gate::new(config.limits.max_concurrent, self.defaults.queue),
             config,
             pre,
         })

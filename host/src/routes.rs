@@ -15,6 +15,7 @@ use axum::routing::{any, get};
 use tracing::Instrument;
 
 use crate::admin;
+use crate::admission::{Admitted, Gate, admit};
 use crate::attachments::insert_attachment_messages;
 use crate::auth::{AccessKey, authorize};
 use crate::bindings::types as wit;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub max_body: usize,
     /// Key for `/_admin/*`; `None` turns the admin view off.
     pub admin_key: Option<AccessKey>,
+    /// Admission for all calls together (sized to the instance pool).
+    pub gate: Arc<Gate>,
 }
 
 /// Every route of the host.
@@ -102,7 +105,13 @@ async fn bot_post(
     async move {
         let bytes = to_bytes(body, state.max_body).await.map_err(|e| body_error(e, state.max_body))?;
         match parse_request(&bytes) {
-            Ok(request) => dispatch(bot, request).await,
+            Ok(request) => {
+                let admitted = admit(&bot.gate, &state.gate).await.map_err(|_| {
+                    tracing::warn!("at capacity: queue wait ran out, answering 503");
+                    HttpError::Busy(bot.name.to_string())
+                })?;
+                dispatch(bot, request, admitted).await
+            }
             Err(e) => {
                 tracing::info!("rejected: {e}");
                 Err(e.into())
@@ -119,9 +128,10 @@ fn body_error(error: axum::Error, limit: usize) -> HttpError {
     if too_large { HttpError::BodyTooLarge(limit) } else { HttpError::BodyUnreadable }
 }
 
-async fn dispatch(bot: Arc<LoadedBot>, request: Request) -> Result<Response, HttpError> {
+/// Run the request; `admitted` holds the call's slots until it ends.
+async fn dispatch(bot: Arc<LoadedBot>, request: Request, admitted: Admitted) -> Result<Response, HttpError> {
     match request {
-        Request::Query(query) => Ok(query_response(bot, *query)),
+        Request::Query(query) => Ok(query_response(bot, *query, admitted)),
         Request::Settings(r) => {
             let settings = runner::get_settings(&bot, r.into()).await.map_err(|_| HttpError::BotFailed)?;
             Ok(json_body(settings_json(&settings)))
@@ -144,7 +154,7 @@ fn json_body(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn query_response(bot: Arc<LoadedBot>, mut query: QueryRequest) -> Response {
+fn query_response(bot: Arc<LoadedBot>, mut query: QueryRequest, admitted: Admitted) -> Response {
     let events = if query.query.is_empty() {
         tracing::info!("query with no messages");
         empty_query_events()
@@ -152,7 +162,7 @@ fn query_response(bot: Arc<LoadedBot>, mut query: QueryRequest) -> Response {
         if bot.config.insert_attachment_messages {
             insert_attachment_messages(&mut query.query);
         }
-        runner::start_query(bot, query.into())
+        runner::start_query(bot, query.into(), admitted)
     };
     let mut response = Response::new(Body::from_stream(SseStream::new(events, KEEPALIVE_INTERVAL)));
     *response.status_mut() = StatusCode::OK;

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use wasmtime::Store;
 
+use crate::admission::Admitted;
 use crate::bindings::{Bot, types as wit};
 use crate::ctx::BotCtx;
 use crate::fault::Fault;
@@ -20,9 +21,18 @@ use crate::sse;
 
 /// Start answering `request` with `bot`. Returns the stream of SSE events; it always ends
 /// with `done` (preceded by an `error` if the bot failed), unless the client goes away.
-pub fn start_query(bot: Arc<LoadedBot>, request: wit::QueryRequest) -> mpsc::Receiver<Bytes> {
+/// `admitted` is held until the call ends, freeing its slots.
+pub fn start_query(
+    bot: Arc<LoadedBot>,
+    request: wit::QueryRequest,
+    admitted: Admitted,
+) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(OUTPUT_BUFFER);
-    tokio::spawn(run_query(bot, request, tx).in_current_span());
+    let run = async move {
+        run_query(bot, request, tx).await;
+        drop(admitted);
+    };
+    tokio::spawn(run.in_current_span());
     rx
 }
 

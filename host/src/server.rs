@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::admission::Gate;
 use crate::auth::AccessKey;
 use crate::cache::ArtifactCache;
 use crate::engine::{EngineOptions, new_engine, new_linker, spawn_epoch_ticker};
@@ -61,7 +62,8 @@ pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
     if config.watch {
         reloader.spawn();
     }
-    Ok(AppState { registry, loader, max_body: config.max_body, admin_key: config.admin_key.clone() })
+    let gate = Arc::new(Gate::new(config.engine.pool_size as usize, config.defaults.queue));
+    Ok(AppState { registry, loader, max_body: config.max_body, admin_key: config.admin_key.clone(), gate })
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves; in-flight responses then get

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::admission::QueuePolicy;
 use crate::auth::AccessKey;
 use crate::limits::{LimitOverrides, Limits};
 
@@ -17,6 +18,8 @@ pub struct HostDefaults {
     pub allow_without_key: bool,
     /// Limits of every bot without its own.
     pub limits: Limits,
+    /// How requests queue when a bot is at its concurrency cap.
+    pub queue: QueuePolicy,
 }
 
 /// Everything the host needs to know about one bot besides its code.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use poe_host::admission::QueuePolicy;
 use poe_host::limits::Limits;
 use poe_host::routes::DEFAULT_MAX_BODY;
 use poe_host::sidecar::HostDefaults;
@@ -38,6 +39,8 @@ pub struct Options {
     pub max_body: usize,
     /// Compile cache directory (default: one shared by all tests).
     pub cache_dir: Option<PathBuf>,
+    /// Queueing at the concurrency caps.
+    pub queue: QueuePolicy,
 }
 
 impl Default for Options {
@@ -51,6 +54,7 @@ impl Default for Options {
             pool_size: 64,
             max_body: DEFAULT_MAX_BODY,
             cache_dir: Some(cache_dir()),
+            queue: QueuePolicy::default(),
         }
     }
 }
@@ -91,6 +95,7 @@ impl TestHost {
                 access_key: options.key.map(AccessKey::new),
                 allow_without_key: options.allow_without_key,
                 limits: options.limits,
+                queue: options.queue,
             },
             engine: EngineOptions {
                 pool_size: options.pool_size,

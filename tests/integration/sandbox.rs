@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use poe_host::admission::QueuePolicy;
 use poe_host::limits::Limits;
 use serde_json::json;
 
@@ -140,4 +141,63 @@ async fn chatty_stdout_does_not_break_the_response() {
     let host = hostile_host(tight()).await;
     let events = host.query("misbehave", "chatty").await;
     assert_eq!(pairs(&events), [("text", &json!({"text": "done talking"})), ("done", &json!({}))]);
+}
+
+fn capped(max_concurrent: usize, queue_timeout: Duration) -> Options {
+    Options {
+        sidecars: vec![("showcase", format!("[limits]\nmax_concurrent = {max_concurrent}"))],
+        queue: QueuePolicy { max_queued: 8, timeout: queue_timeout },
+        ..Options::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_bots_cap_requests_queue_then_get_503_with_retry_after() {
+    let host = TestHost::with(capped(2, Duration::from_millis(300))).await;
+    let sleeper = query("sleep 1000");
+    let slow = || host.post("showcase", &sleeper);
+    let third = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        timed(host.post("showcase", &sleeper)).await
+    };
+    let echo = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        host.query("echo", "other bots are not capped").await
+    };
+    let (a, b, (refused, waited), echo) = tokio::join!(slow(), slow(), third, echo);
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(800), "{waited:?}");
+    assert_eq!(echo[0].data, json!({"text": "other bots are not capped"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_request_runs_when_a_slot_frees() {
+    let host = TestHost::with(capped(1, Duration::from_secs(3))).await;
+    let (results, elapsed) = timed(futures::future::join(
+        host.query("showcase", "sleep 300"),
+        host.query("showcase", "sleep 300"),
+    ))
+    .await;
+    assert_eq!(results.0[0].data, json!({"text": "woke"}));
+    assert_eq!(results.1[0].data, json!({"text": "woke"}));
+    assert!(elapsed >= Duration::from_millis(600), "the second waited for the first: {elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_disconnect_stops_the_guest_promptly() {
+    let limits = Limits { cpu_budget: Duration::from_secs(30), timeout: Duration::from_secs(30), ..tight() };
+    let host = hostile_host(limits).await;
+    let mut response = host.post("misbehave", &query("loop")).await;
+    assert!(response.chunk().await.unwrap().unwrap().starts_with(b"event: text"));
+    assert_eq!(host.admin().await["in_flight"], json!(1));
+    drop(response);
+    let start = std::time::Instant::now();
+    while host.admin().await["in_flight"] != json!(0) {
+        assert!(start.elapsed() < Duration::from_secs(1), "guest still running after disconnect");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("disconnect to guest stopped: {:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_millis(200), "{:?}", start.elapsed());
 }
