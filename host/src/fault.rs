@@ -43,11 +43,14 @@ impl Fault {
         if let Some(cap) = output_cap {
             return Fault::Output(cap);
         }
+        // The full chain carries a multi-line wasm backtrace: keep it for debug logs only.
+        tracing::debug!("guest call failed: {error:?}");
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) if cpu_exhausted => Fault::CpuBudget,
             Some(Trap::StackOverflow) => Fault::StackOverflow,
-            _ if format!("{error:#}").contains("forcing trap when growing memory") => Fault::OutOfMemory,
-            _ => Fault::Trap(format!("{error:#}")),
+            Some(trap) => Fault::Trap(trap.to_string()),
+            None if format!("{error:#}").contains("forcing trap when growing memory") => Fault::OutOfMemory,
+            None => Fault::Trap(one_line(&error.root_cause().to_string())),
         }
     }
 
@@ -61,6 +64,11 @@ impl Fault {
         };
         ErrorResponse { text: UNEXPECTED_ISSUE.into(), allow_retry, error_type: None, raw_response }
     }
+}
+
+/// `text` with every run of whitespace (newlines included) folded to one space.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl fmt::Display for Fault {

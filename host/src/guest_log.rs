@@ -57,7 +57,10 @@ impl LineBuffer {
 
     fn flush_line(&mut self) {
         let line = String::from_utf8_lossy(&self.pending);
-        tracing::info!(target: "poe_host::guest", bot = %self.bot, "{}", line.trim_end_matches('\r'));
+        let line = line.trim_end_matches('\r');
+        if !line.trim().is_empty() {
+            tracing::info!(target: "poe_host::guest", bot = %self.bot, "{line}");
+        }
         self.pending.clear();
     }
 }

@@ -16,6 +16,7 @@ use crate::admission::Gate;
 use crate::bindings::BotPre;
 use crate::cache::{ArtifactCache, CacheOutcome};
 use crate::ctx::BotCtx;
+use crate::fault::one_line;
 use crate::sidecar::{BotConfig, ConfigError, HostDefaults, load_config};
 
 /// The export every bot must provide.
@@ -160,19 +161,23 @@ impl BotLoader {
         bytes: &[u8],
         hash: &str,
     ) -> Result<(BotPre<BotCtx>, CacheOutcome), LoadError> {
+        if !bytes.starts_with(b"\0asm") {
+            let message = "not a wasm file (no \\0asm header)".to_owned();
+            return Err(LoadError::Compile { path: shown(path), message });
+        }
         if is_core_module(bytes) {
             return Err(LoadError::CoreModule { path: shown(path) });
         }
         let (component, outcome) = self
             .cache
             .load_or_compile(&self.engine, bytes, hash)
-            .map_err(|e| LoadError::Compile { path: shown(path), message: format!("{e:#}") })?;
+            .map_err(|e| LoadError::Compile { path: shown(path), message: one_line(&format!("{e:#}")) })?;
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::Link { path: shown(path), message: format!("{e:#}") })?;
+            .map_err(|e| LoadError::Link { path: shown(path), message: one_line(&format!("{e:#}")) })?;
         let pre = BotPre::new(pre)
-            .map_err(|e| LoadError::WrongWorld { path: shown(path), message: format!("{e:#}") })?;
+            .map_err(|e| LoadError::WrongWorld { path: shown(path), message: one_line(&format!("{e:#}")) })?;
         Ok((pre, outcome))
     }
 }

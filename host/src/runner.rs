@@ -44,7 +44,7 @@ async fn run_query(bot: Arc<LoadedBot>, request: wit::QueryRequest, tx: mpsc::Se
     let result = tokio::select! {
         biased;
         () = tx.closed() => {
-            tracing::info!(bot = %bot.name, "client disconnected; bot stopped");
+            tracing::info!("client disconnected; bot stopped");
             return;
         }
         result = call => result.unwrap_or(Err(Fault::Timeout)),
@@ -52,11 +52,11 @@ async fn run_query(bot: Arc<LoadedBot>, request: wit::QueryRequest, tx: mpsc::Se
     let output = store.data_mut().output.take().expect("query stores have an output");
     match result {
         Ok(()) if output.is_empty() => {
-            tracing::info!(bot = %bot.name, "bot sent nothing: Poe expects at least one text or error event")
+            tracing::info!("bot sent nothing: Poe expects at least one text or error event")
         }
-        Ok(()) => tracing::debug!(bot = %bot.name, "response complete"),
+        Ok(()) => tracing::debug!("response complete"),
         Err(fault) => {
-            tracing::warn!(bot = %bot.name, reason = %fault, "response ended with an error");
+            tracing::warn!(reason = %fault, "response ended with an error");
             output.send_final(sse::error_event(&fault.error_response())).await;
         }
     }
@@ -117,7 +117,7 @@ pub async fn report(bot: &LoadedBot, report: Report) -> Result<(), Fault> {
 async fn bounded<T>(bot: &LoadedBot, call: impl Future<Output = Result<T, Fault>>) -> Result<T, Fault> {
     let result = tokio::time::timeout(bot.config.limits.timeout, call).await.unwrap_or(Err(Fault::Timeout));
     if let Err(fault) = &result {
-        tracing::warn!(bot = %bot.name, reason = %fault, "call failed");
+        tracing::warn!(reason = %fault, "call failed");
     }
     result
 }
