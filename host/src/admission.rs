@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Calls one bot may run at once, by default.
-pub const DEFAULT_MAX_CONCURRENT_PER_BOT: usize = 256;
+/// Calls one bot may run at once unless configured (`serve` uses the pool size instead).
+pub const DEFAULT_MAX_CONCURRENT_PER_BOT: usize = crate::engine::DEFAULT_POOL_SIZE as usize;
 /// Requests that may wait for a slot, per gate, by default.
 pub const DEFAULT_MAX_QUEUED: usize = 512;
 /// How long a request waits for a slot before 503, by default.

@@ -84,8 +84,9 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
 
     /// Calls one bot may run at once; more wait in a queue (sidecar: max_concurrent).
-    #[arg(long, env = "POE_HOST_MAX_CONCURRENT_PER_BOT", default_value_t = admission::DEFAULT_MAX_CONCURRENT_PER_BOT)]
-    pub max_concurrent_per_bot: usize,
+    /// Defaults to --pool-size: one busy bot may use the whole pool.
+    #[arg(long, env = "POE_HOST_MAX_CONCURRENT_PER_BOT")]
+    pub max_concurrent_per_bot: Option<usize>,
 
     /// Requests that may wait for a slot, per bot and host-wide; more get 503 at once.
     #[arg(long, env = "POE_HOST_MAX_QUEUED", default_value_t = admission::DEFAULT_MAX_QUEUED)]
@@ -129,7 +130,7 @@ impl ServeArgs {
             max_memory: self.max_memory_mib << 20,
             max_events: self.max_events,
             max_output_bytes: self.max_output_bytes,
-            max_concurrent: self.max_concurrent_per_bot,
+            max_concurrent: self.max_concurrent_per_bot.unwrap_or(self.pool_size as usize),
             ..Limits::default()
         };
         let cache_dir = (self.cache_dir.as_os_str() != "none").then(|| self.cache_dir.clone());

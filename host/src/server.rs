@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::admission::Gate;
@@ -79,6 +80,13 @@ pub async fn serve(
         tracing::info!("shutting down: finishing in-flight responses");
         let _ = signal_tx.send(());
     };
+    // SSE writes many small chunks: without TCP_NODELAY, Nagle's algorithm holds each one
+    // back until the client's delayed ACK, about 40 ms per response.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown);
     tokio::select! {
         result = server => result.context("server failed"),
