@@ -1,0 +1,153 @@
+//! The systems under test as child processes: poe-host, the native baseline (this binary's
+//! `native` subcommand) and fastapi_poe under uvicorn. Each runs in its own process so its
+//! memory can be read from `/proc` and the load generator never shares its runtime.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+/// How long a server may take to say it is listening (100 bots compiled cold included).
+const START_PATIENCE: Duration = Duration::from_secs(300);
+
+/// A running server, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Spawn → listening.
+    pub startup: Duration,
+}
+
+/// How to start poe-host.
+pub struct HostOptions<'a> {
+    /// The release binary.
+    pub bin: &'a Path,
+    /// Its bots directory.
+    pub bots: &'a Path,
+    /// `--cache-dir` (`none` disables the cache).
+    pub cache: &'a str,
+    /// `--pool-size` and `--max-concurrent-per-bot`.
+    pub pool: u32,
+    /// Where its log goes.
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Start poe-host and wait for its `listening on` line.
+    pub async fn host(o: &HostOptions<'_>, key: &str) -> anyhow::Result<Server> {
+        let mut cmd = Command::new(o.bin);
+        cmd.arg("serve").arg("--bots").arg(o.bots).args(["--listen", "127.0.0.1:0"]);
+        // The per-bot cap must cover the scenario's concurrency, like the pool.
+        let pool = o.pool.to_string();
+        cmd.args(["--cache-dir", o.cache, "--pool-size", &pool, "--max-concurrent-per-bot", &pool]);
+        cmd.env("POE_ACCESS_KEY", key).stderr(log_file(&o.log)?);
+        Self::announced(cmd)
+            .await
+            .with_context(|| format!("poe-host did not start (log: {})", o.log.display()))
+    }
+
+    /// Start the native axum baseline (`poe-bench native`).
+    pub async fn native(key: &str, log: PathBuf) -> anyhow::Result<Server> {
+        let mut cmd = Command::new(std::env::current_exe().context("cannot find poe-bench itself")?);
+        cmd.arg("native").env("POE_ACCESS_KEY", key).stderr(log_file(&log)?);
+        Self::announced(cmd).await.context("the native baseline did not start")
+    }
+
+    /// Start fastapi_poe's echo bot under uvicorn on a free port.
+    pub async fn fastapi(python: &Path, app_dir: &Path, key: &str, log: PathBuf) -> anyhow::Result<Server> {
+        let addr = free_port()?;
+        let mut cmd = Command::new(python);
+        cmd.args(["-m", "uvicorn", "fastapi_echo:app", "--app-dir"]).arg(app_dir);
+        cmd.args(["--host", "127.0.0.1", "--port", &addr.port().to_string()]);
+        cmd.args(["--log-level", "warning", "--no-access-log"]);
+        cmd.env("POE_ACCESS_KEY", key).stdout(Stdio::null()).stderr(log_file(&log)?).kill_on_drop(true);
+        let started = Instant::now();
+        let mut child = cmd.spawn().with_context(|| format!("cannot run {}", python.display()))?;
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if let Some(status) = child.try_wait()? {
+                bail!("uvicorn exited with {status} (log: {})", log.display());
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("uvicorn did not listen on {addr} within 60 s (log: {})", log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Server { child, addr, startup: started.elapsed() })
+    }
+
+    async fn announced(mut cmd: Command) -> anyhow::Result<Server> {
+        let started = Instant::now();
+        let mut child = cmd.stdout(Stdio::piped()).kill_on_drop(true).spawn().context("cannot spawn")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(START_PATIENCE, async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+                    return addr.parse::<SocketAddr>().context("bad address in `listening on` line");
+                }
+            }
+            bail!("exited without printing `listening on http://ADDR`")
+        })
+        .await
+        .context("no `listening on` line in time")??;
+        let startup = started.elapsed();
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Server { child, addr, startup })
+    }
+
+    /// The server's memory now.
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        let pid = self.child.id().context("server already exited")?;
+        Memory::of(pid)
+    }
+
+    /// Stop the server and wait for it to go.
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// Resident memory of a process, from `/proc/PID/status`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory {
+    /// `VmRSS`: resident now, KiB.
+    pub rss_kib: u64,
+    /// `VmHWM`: peak resident since start, KiB.
+    pub peak_kib: u64,
+}
+
+impl Memory {
+    fn of(pid: u32) -> anyhow::Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("cannot read /proc")?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))
+        };
+        Ok(Memory { rss_kib: field("VmRSS:")?, peak_kib: field("VmHWM:")? })
+    }
+}
+
+/// MiB with one decimal.
+pub fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn log_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// A port nobody is using right now (uvicorn cannot report a port-0 choice).
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind a probe socket")?;
+    Ok(probe.local_addr()?)
+}

@@ -1,0 +1,275 @@
+//! Turning measurements into the Markdown that goes into BENCHMARKS.md: machine, command,
+//! one table per scenario, and each issue-5 target with its verdict, computed, never typed.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::chart::Bar;
+use crate::load::StreamResult;
+use crate::procs::mib;
+use crate::scenarios::{EchoRun, OpenRun, SlowRun, Startup, System};
+use crate::stats::{ms, rate};
+
+/// Everything one run measured; a scenario left out by `--only` is `None`.
+#[derive(Default)]
+pub struct Results {
+    /// Echo, three systems.
+    pub echo: Option<Vec<EchoRun>>,
+    /// `stream N`, host and native.
+    pub stream: Option<[(System, StreamResult); 2]>,
+    /// Slow streams.
+    pub slow: Option<Vec<SlowRun>>,
+    /// Open streams.
+    pub open: Option<Vec<OpenRun>>,
+    /// Start-up with many bots.
+    pub startup: Option<Startup>,
+    /// Criterion medians: (bench id, median, low, high) in ns.
+    pub criterion: Vec<(String, f64, f64, f64)>,
+}
+
+/// The Markdown block for BENCHMARKS.md.
+pub fn markdown(r: &mut Results, context: &str) -> String {
+    let mut md = String::from(context);
+    if let Some(echo) = r.echo.as_mut() {
+        echo_table(&mut md, echo);
+    }
+    if let Some(stream) = r.stream.as_mut() {
+        stream_table(&mut md, stream);
+    }
+    if let Some(slow) = r.slow.as_mut() {
+        slow_table(&mut md, slow);
+    }
+    if let Some(open) = &r.open {
+        open_table(&mut md, open);
+    }
+    if let Some(s) = &r.startup {
+        startup_table(&mut md, s);
+    }
+    criterion_table(&mut md, &r.criterion);
+    targets(&mut md, r);
+    md
+}
+
+fn find(runs: &mut [EchoRun], s: System) -> Option<&mut EchoRun> {
+    runs.iter_mut().find(|r| r.system == s)
+}
+
+fn echo_table(md: &mut String, runs: &mut [EchoRun]) {
+    let native = find(runs, System::Native).map(|r| r.total.rps()).unwrap_or(f64::NAN);
+    md.push_str("\n### Echo (one chunk), 32 keep-alive connections\n\n");
+    md.push_str("| system | req/s | req/s per round | p50 | p99 | errors | throughput vs native |\n");
+    md.push_str("|---|---:|---|---:|---:|---:|---:|\n");
+    for run in runs.iter_mut() {
+        let rounds: Vec<String> = run.rounds.iter().map(|v| rate(*v)).collect();
+        let t = &mut run.total;
+        let (p50, p99) = (t.latencies.percentile(50.0), t.latencies.percentile(99.0));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {:.2}× |",
+            run.system.name(),
+            rate(t.rps()),
+            rounds.join(" / "),
+            ms(p50),
+            ms(p99),
+            t.errors,
+            t.rps() / native
+        );
+    }
+    md.push_str("\n![echo throughput and p99 per system](docs/bench/echo.svg)\n");
+}
+
+/// Bars for the chart, in table order.
+pub fn bars(runs: &mut [EchoRun]) -> Vec<Bar> {
+    runs.iter_mut()
+        .map(|r| Bar {
+            name: r.system.name(),
+            rps: r.total.rps(),
+            p99_ms: r.total.latencies.percentile(99.0).as_secs_f64() * 1e3,
+        })
+        .collect()
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn stream_table(md: &mut String, runs: &mut [(System, StreamResult); 2]) {
+    md.push_str("\n### `stream 100`: time between chunks on the wire (one connection, sequential)\n\n");
+    md.push_str("| system | responses | first event p50 | per-chunk mean, p50 (p99) | gap p50 | gap p99 | gap max | whole response p50 |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (system, r) in runs.iter_mut() {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} ({}) | {} | {} | {} | {} |",
+            system.name(),
+            r.ok,
+            us(r.first_event.percentile(50.0)),
+            us(r.per_chunk.percentile(50.0)),
+            us(r.per_chunk.percentile(99.0)),
+            us(r.gaps.percentile(50.0)),
+            us(r.gaps.percentile(99.0)),
+            us(r.gaps.percentile(100.0)),
+            ms(r.total.percentile(50.0)),
+        );
+    }
+    let added = per_chunk_added(runs);
+    let _ = writeln!(
+        md,
+        "\nThe host adds **{}** per chunk over native (median per-chunk time, difference).",
+        us(added)
+    );
+}
+
+fn per_chunk_added(runs: &mut [(System, StreamResult); 2]) -> Duration {
+    let host = runs[0].1.per_chunk.percentile(50.0);
+    let native = runs[1].1.per_chunk.percentile(50.0);
+    host.saturating_sub(native)
+}
+
+fn slow_table(md: &mut String, runs: &mut [SlowRun]) {
+    md.push_str(
+        "\n### Slow streams: concurrent connections, each bot sleeps before answering (closed loop)\n\n",
+    );
+    md.push_str(
+        "| system | req/s | p50 | p99 | errors | server peak RSS |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for run in runs.iter_mut() {
+        let r = &mut run.result;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            run.system.name(),
+            rate(r.rps()),
+            ms(r.latencies.percentile(50.0)),
+            ms(r.latencies.percentile(99.0)),
+            r.errors,
+            mib(run.memory.peak_kib)
+        );
+    }
+}
+
+fn open_table(md: &mut String, runs: &[OpenRun]) {
+    md.push_str("\n### Open streams of a sleeping bot (`sleep 600000`), all held at once\n\n");
+    md.push_str(
+        "| system | open | failed | time to open all | RSS idle | RSS all open | peak RSS | per stream |\n",
+    );
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in runs {
+        let per = r.open.rss_kib.saturating_sub(r.idle.rss_kib) as f64 / r.opened.max(1) as f64;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {per:.1} KiB |",
+            r.system.name(),
+            r.opened,
+            r.failed,
+            ms(r.open_time),
+            mib(r.idle.rss_kib),
+            mib(r.open.rss_kib),
+            mib(r.open.peak_kib)
+        );
+    }
+}
+
+fn startup_table(md: &mut String, s: &Startup) {
+    let _ = writeln!(
+        md,
+        "\n### Host start with {} bots (distinct copies of echo.wasm: a custom section numbers each, so each has its own cache entry)\n",
+        s.bots
+    );
+    md.push_str("| cache | spawn → `listening on` |\n|---|---:|\n");
+    let _ = writeln!(md, "| none (`--cache-dir none`) | {} |", ms(s.no_cache));
+    let _ = writeln!(md, "| cold (empty cache dir: compile + store) | {} |", ms(s.cold));
+    let _ = writeln!(md, "| warm (same cache dir again, median) | {} |", ms(s.warm));
+    let _ = writeln!(md, "\nRSS after a warm start: {}.", mib(s.warm_memory.rss_kib));
+}
+
+fn criterion_table(md: &mut String, rows: &[(String, f64, f64, f64)]) {
+    md.push_str("\n### Per-request overhead, in process (criterion, `host/benches/overhead.rs`)\n\n");
+    if rows.is_empty() {
+        md.push_str("No criterion results found (run `cargo bench -p poe-host --bench overhead`).\n");
+        return;
+    }
+    md.push_str("| benchmark | median | 95% CI |\n|---|---:|---|\n");
+    for (id, median, lo, hi) in rows {
+        let _ = writeln!(md, "| `{id}` | {:.2} µs | {:.2}–{:.2} µs |", median / 1e3, lo / 1e3, hi / 1e3);
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
+}
+
+fn targets(md: &mut String, r: &mut Results) {
+    md.push_str("\n### Targets (issue 5)\n\n| target | measured | verdict |\n|---|---|---|\n");
+    if let Some(echo) = r.echo.as_mut() {
+        echo_targets(md, echo);
+    }
+    if let Some((_, median, _, _)) = r.criterion.iter().find(|(id, ..)| id.ends_with("echo_request")) {
+        let us = median / 1e3;
+        let _ =
+            writeln!(md, "| per-request overhead ≤ 15 µs median | {us:.2} µs | {} |", verdict(us <= 15.0));
+    }
+    if let Some(stream) = r.stream.as_mut() {
+        let added = per_chunk_added(stream);
+        let _ = writeln!(
+            md,
+            "| `stream 100`: well under 1 ms added per chunk (verdict at < 100 µs) | {} | {} |",
+            us(added),
+            verdict(added < Duration::from_micros(100))
+        );
+    }
+    if let Some(open) = r.open.as_ref().and_then(|o| o.iter().find(|o| o.system == System::Host)) {
+        let gib = open.open.peak_kib as f64 / (1024.0 * 1024.0);
+        let all = open.failed == 0;
+        let _ = writeln!(
+            md,
+            "| {} concurrent open streams within 1 GiB RSS | {} open, peak {gib:.2} GiB | {} |",
+            open.opened + open.failed,
+            open.opened,
+            verdict(all && gib <= 1.0)
+        );
+    }
+}
+
+fn echo_targets(md: &mut String, echo: &mut [EchoRun]) {
+    let mut get = |s| find(echo, s).map(|r| (r.total.rps(), r.total.latencies.percentile(99.0)));
+    let (Some(host), Some(native)) = (get(System::Host), get(System::Native)) else { return };
+    let ratio = host.0 / native.0;
+    let _ = writeln!(md, "| echo ≥ 0.6× native axum | {ratio:.2}× | {} |", verdict(ratio >= 0.6));
+    let p99 = host.1.as_secs_f64() / native.1.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        md,
+        "| echo p99 ≤ 2× native | {p99:.2}× ({} vs {}) | {} |",
+        ms(host.1),
+        ms(native.1),
+        verdict(p99 <= 2.0)
+    );
+    if let Some(fastapi) = get(System::FastApi) {
+        let vs = host.0 / fastapi.0;
+        let _ = writeln!(md, "| echo ≥ 30× fastapi_poe | {vs:.1}× | {} |", verdict(vs >= 30.0));
+    }
+}
+
+/// Criterion's medians for every bench under `dir/overhead/`.
+pub fn read_criterion(dir: &Path) -> Vec<(String, f64, f64, f64)> {
+    let Ok(entries) = std::fs::read_dir(dir.join("overhead")) else { return vec![] };
+    let mut rows: Vec<_> = entries
+        .flatten()
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path().join("new/estimates.json")).ok()?;
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            let m = &v["median"];
+            let ci = &m["confidence_interval"];
+            let id = format!("overhead/{}", e.file_name().to_string_lossy());
+            Some((
+                id,
+                m["point_estimate"].as_f64()?,
+                ci["lower_bound"].as_f64()?,
+                ci["upper_bound"].as_f64()?,
+            ))
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
