@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark poe-host against a native axum handler (the ceiling) and fastapi_poe (the peer),
 # side by side on this machine, and write the results into BENCHMARKS.md (issue 5).
-#   scripts/bench.sh           full run (about 5 minutes after building), updates BENCHMARKS.md
+#   scripts/bench.sh           full run (about 6 minutes after building), updates BENCHMARKS.md
 #                              and docs/bench/echo.svg
 #   scripts/bench.sh --quick   about a minute; results only in target/poe-bench/results.md
 # Extra arguments go to `poe-bench run` (e.g. --only echo,stream). Needs scripts/setup.sh
@@ -31,7 +31,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   || say "warning: ulimit -n is $(ulimit -n); the open-streams scenario needs about 10,100"
 
 say "building the example bots, poe-host and poe-bench (release)"
-cargo build --release --quiet --target wasm32-wasip2 -p echo -p showcase
+cargo build --release --quiet --target wasm32-wasip2 -p echo -p showcase -p misbehave
 cargo build --release --quiet -p poe-host -p poe-bench
 echo_wasm="$PWD/target/wasm32-wasip2/release/echo.wasm"
 
@@ -42,4 +42,5 @@ POE_BENCH_ECHO_WASM="$echo_wasm" cargo bench --quiet -p poe-host --bench overhea
 
 say "end-to-end scenarios"
 target/release/poe-bench run $quick $write --shown-command "scripts/bench.sh" ${args[@]+"${args[@]}"}
-[ -n "$write" ] && say "updated BENCHMARKS.md and docs/bench/echo.svg"
+# (an `if`, not `[ … ] && …`: as the last command a false test would be the script's status)
+if [ -n "$write" ]; then say "updated BENCHMARKS.md and docs/bench/echo.svg"; fi

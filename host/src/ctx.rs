@@ -11,6 +11,7 @@ use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{Level, poe::bot::logging, poe::bot::responder, types};
+use crate::fairness::{HeavySlot, LIGHT_TICKS};
 use crate::guest_log::GuestLog;
 use crate::limits::Limits;
 use crate::output::Output;
@@ -28,6 +29,8 @@ pub struct BotCtx {
     ticks: u64,
     /// CPU budget in ticks.
     max_ticks: u64,
+    /// The heavy slot this call holds once it has computed past `fairness::LIGHT_TICKS`.
+    heavy: HeavySlot,
 }
 
 impl BotCtx {
@@ -58,11 +61,13 @@ impl BotCtx {
             output,
             ticks: 0,
             max_ticks: limits.cpu_ticks(),
+            heavy: HeavySlot::default(),
         }
     }
 
     /// Wire `store` to this context's limits: memory caps, and an epoch callback that
-    /// yields to tokio every tick and traps once the CPU budget is spent.
+    /// yields to tokio every tick, makes long computations wait their turn for a heavy
+    /// slot (see `fairness`), and traps once the CPU budget is spent.
     pub fn install_limits(store: &mut Store<BotCtx>) {
         store.limiter(|ctx| &mut ctx.store_limits);
         store.set_epoch_deadline(1);
@@ -72,7 +77,10 @@ impl BotCtx {
             if ctx.ticks > ctx.max_ticks {
                 return Ok(UpdateDeadline::Interrupt);
             }
-            Ok(UpdateDeadline::Yield(1))
+            if ctx.ticks <= LIGHT_TICKS {
+                return Ok(UpdateDeadline::Yield(1));
+            }
+            Ok(UpdateDeadline::YieldCustom(1, ctx.heavy.next_turn()))
         });
     }
 

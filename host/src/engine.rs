@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 use crate::bindings::Bot;
 use crate::ctx::BotCtx;
@@ -18,6 +18,11 @@ use crate::limits::EPOCH_TICK;
 pub const DEFAULT_POOL_SIZE: u32 = 1_000;
 /// Core instances a bot component may contain (its module, the WASI adapter, shims).
 const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// Bytes of each linear memory kept resident between uses (dirty pages are reset in place).
+/// A Rust guest's stack top sits at 1 MiB, with data and heap above it.
+const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
+/// Bytes of each table kept resident between uses.
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 /// Linear memories a bot component may contain (its own and, for `cargo component`
 /// builds, the WASI adapter's). Each reserves address space in the pool.
 const MEMORIES_PER_COMPONENT: u32 = 2;
@@ -58,6 +63,12 @@ fn pooling(options: &EngineOptions) -> PoolingAllocationConfig {
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
         .max_tables_per_component(CORE_INSTANCES_PER_COMPONENT)
         .max_memory_size(options.max_memory);
+    // Reset only the pages a request dirtied (PAGEMAP_SCAN, Linux 6.7+) and keep them
+    // resident: without this, every request's stack and heap pages fault in afresh and are
+    // madvised away again, which was half the per-request cost (35 µs → 17 µs measured).
+    pool.pagemap_scan(Enabled::Auto)
+        .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+        .table_keep_resident(TABLE_KEEP_RESIDENT);
     pool
 }
 

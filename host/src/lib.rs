@@ -16,6 +16,7 @@ pub mod cli; // clap flags and their env vars
 pub mod ctx; // the Store's data: WASI ctx, limits, host side of the imports
 pub mod engine; // the shared Engine (pooling, epochs) and Linker
 pub mod error; // HttpError: status codes and bodies for failed requests
+pub mod fairness; // CPU-bound calls take turns on cores - 1 heavy slots
 pub mod fault; // Fault: guest failures as values and their error events
 pub mod guest_log; // guest stdout/stderr into the host log, capped
 pub mod limits; // time, CPU, memory and output limits

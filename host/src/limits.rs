@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// How often the engine's epoch advances; the unit of the CPU budget and of guest yields.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// A busy guest gives its worker thread back this often, so it bounds how long other
+/// requests wait behind a CPU-bound bot.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Whole-response deadline: Poe's own limit for a response is 600 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// CPU time a call may spend running wasm (waiting does not count).

@@ -96,9 +96,11 @@ impl LoadResult {
     }
 }
 
-type Conn = SendRequest<Full<Bytes>>;
+/// One keep-alive HTTP/1.1 client connection.
+pub type Conn = SendRequest<Full<Bytes>>;
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<Conn> {
+/// Open a keep-alive connection to `addr` (its driver runs on a spawned task).
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<Conn> {
     let stream = TcpStream::connect(addr).await.with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_nodelay(true)?;
     let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -119,11 +121,62 @@ fn request(t: &Target) -> Request<Full<Bytes>> {
 
 /// Send one request on `conn` and read the whole response; `Ok(false)` if it was wrong.
 async fn one(conn: &mut Conn, t: &Target) -> anyhow::Result<bool> {
+    let (status, body) = fetch(conn, t).await?;
+    Ok(status == StatusCode::OK && t.expect.matches(&body))
+}
+
+/// Send `t`'s request on `conn` and read the whole response, unchecked.
+pub async fn fetch(conn: &mut Conn, t: &Target) -> anyhow::Result<(StatusCode, Bytes)> {
     conn.ready().await?;
     let response = conn.send_request(request(t)).await?;
     let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok(status == StatusCode::OK && t.expect.matches(&body))
+    Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+/// `GET path` with `Authorization: Bearer key` on `conn`; the status and the whole body.
+pub async fn get(
+    conn: &mut Conn,
+    addr: SocketAddr,
+    path: &str,
+    key: &str,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    let request = Request::get(path)
+        .header(header::HOST, addr.to_string())
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .body(Full::new(Bytes::new()))
+        .context("bad GET request")?;
+    conn.ready().await?;
+    let response = conn.send_request(request).await?;
+    let status = response.status();
+    Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+/// Send `t` on a fresh connection, read the response until its body contains `marker`, then
+/// close the socket abruptly, as a client that goes away mid-stream does. Returns the moment
+/// the socket was closed.
+pub async fn read_until_then_drop(t: &Target, marker: &[u8]) -> anyhow::Result<Instant> {
+    let stream = TcpStream::connect(t.addr).await.with_context(|| format!("cannot connect to {}", t.addr))?;
+    stream.set_nodelay(true)?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    send.ready().await?;
+    let response = send.send_request(request(t)).await?;
+    anyhow::ensure!(response.status() == StatusCode::OK, "status {}", response.status());
+    let mut body = response.into_body();
+    let mut buf = BytesMut::new();
+    while !buf.windows(marker.len()).any(|w| w == marker) {
+        let frame = body.frame().await.context("the response ended before the marker")??;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    // The driver task owns the socket: aborting it and waiting for it closes the socket now.
+    driver.abort();
+    let _ = driver.await;
+    drop((body, send));
+    Ok(Instant::now())
 }
 
 /// Run `workers` closed-loop connections against `t` for `duration`.

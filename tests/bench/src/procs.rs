@@ -36,6 +36,8 @@ pub struct HostOptions<'a> {
     pub pool: u32,
     /// Where its log goes.
     pub log: PathBuf,
+    /// More flags for `poe-host serve` (limits, `--admin-key`).
+    pub extra: Vec<String>,
 }
 
 impl Server {
@@ -46,6 +48,7 @@ impl Server {
         // The per-bot cap must cover the scenario's concurrency, like the pool.
         let pool = o.pool.to_string();
         cmd.args(["--cache-dir", o.cache, "--pool-size", &pool, "--max-concurrent-per-bot", &pool]);
+        cmd.args(&o.extra);
         cmd.env("POE_ACCESS_KEY", key).stderr(log_file(&o.log)?);
         Self::announced(cmd)
             .await

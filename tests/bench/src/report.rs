@@ -6,10 +6,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::chart::Bar;
+use crate::isolation::{self, Isolation};
 use crate::load::StreamResult;
 use crate::procs::mib;
+use crate::reload::{Method, Reload};
 use crate::scenarios::{EchoRun, OpenRun, SlowRun, Startup, System};
-use crate::stats::{ms, rate};
+use crate::stats::{median, ms, rate};
 
 /// Everything one run measured; a scenario left out by `--only` is `None`.
 #[derive(Default)]
@@ -24,6 +26,10 @@ pub struct Results {
     pub open: Option<Vec<OpenRun>>,
     /// Start-up with many bots.
     pub startup: Option<Startup>,
+    /// Echo next to hostile bots; disconnect → guest stopped.
+    pub isolation: Option<Isolation>,
+    /// Hot reload: write → served.
+    pub reload: Option<Reload>,
     /// Criterion medians: (bench id, median, low, high) in ns.
     pub criterion: Vec<(String, f64, f64, f64)>,
 }
@@ -45,6 +51,12 @@ pub fn markdown(r: &mut Results, context: &str) -> String {
     }
     if let Some(s) = &r.startup {
         startup_table(&mut md, s);
+    }
+    if let Some(iso) = r.isolation.as_mut() {
+        isolation_table(&mut md, iso);
+    }
+    if let Some(reload) = &r.reload {
+        reload_table(&mut md, reload);
     }
     criterion_table(&mut md, &r.criterion);
     targets(&mut md, r);
@@ -184,6 +196,88 @@ fn startup_table(md: &mut String, s: &Startup) {
     let _ = writeln!(md, "\nRSS after a warm start: {}.", mib(s.warm_memory.rss_kib));
 }
 
+fn isolation_table(md: &mut String, iso: &mut Isolation) {
+    let _ = writeln!(
+        md,
+        "\n### Isolation: echo alone, then next to a looping bot and a memory hog ({} keep-alive connections)\n",
+        iso.workers
+    );
+    let _ = writeln!(
+        md,
+        "Host flags: `--cpu-budget-secs {}` (each `loop` call spins that long) and `--max-memory-mib {}` \
+         (each `hog` call allocates until it traps). Attackers re-ask as soon as each call ends.\n",
+        isolation::CPU_BUDGET_SECS,
+        isolation::MAX_MEMORY_MIB
+    );
+    md.push_str("| echo | req/s | p50 | p99 | errors | attacker calls: ended by a limit (other) |\n");
+    md.push_str("|---|---:|---:|---:|---:|---|\n");
+    let (loop_ok, loop_bad) = (iso.loop_calls.ok, iso.loop_calls.errors);
+    let (hog_ok, hog_bad) = (iso.hog_calls.ok, iso.hog_calls.errors);
+    for (name, r, attackers) in [
+        ("alone".to_owned(), &mut iso.alone, "—".to_owned()),
+        (
+            format!("with {} `loop` + {} `hog` clients", iso.loopers, iso.hogs),
+            &mut iso.attacked,
+            format!("loop {loop_ok} ({loop_bad}), hog {hog_ok} ({hog_bad})"),
+        ),
+    ] {
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {attackers} |",
+            rate(r.rps()),
+            ms(r.latencies.percentile(50.0)),
+            ms(r.latencies.percentile(99.0)),
+            r.errors
+        );
+    }
+    let d = &iso.disconnect;
+    let _ = writeln!(
+        md,
+        "\nClient disconnect → guest stopped (a `loop` stream dropped after its first event; \
+         `in_flight` of `GET /_admin/bots` polled every 1 ms until 0), {} trials: median **{}**, max {}{}.",
+        d.len() + iso.disconnect_stuck,
+        ms(median(d.clone())),
+        ms(d.iter().max().copied().unwrap_or_default()),
+        if iso.disconnect_stuck > 0 {
+            format!("; **{} still running after 5 s**", iso.disconnect_stuck)
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// Swaps written by `method` (all if `None`): how many, median and max time to served, and
+/// how many were never served.
+fn swap_stats(r: &Reload, method: Option<Method>) -> (usize, Duration, Duration, usize) {
+    let chosen: Vec<_> = r.swaps.iter().filter(|s| method.is_none_or(|m| m == s.method)).collect();
+    let took: Vec<Duration> = chosen.iter().filter_map(|s| s.took).collect();
+    let max = took.iter().max().copied().unwrap_or_default();
+    (chosen.len(), median(took.clone()), max, chosen.len() - took.len())
+}
+
+fn reload_table(md: &mut String, r: &Reload) {
+    md.push_str("\n### Hot reload: bot file written → first request answered by the new version\n\n");
+    md.push_str(
+        "One file `bot.wasm` alternates between echo and showcase (each write a new build: a fresh \
+         custom section), while one client polls `POST /bot` back to back.\n\n",
+    );
+    md.push_str("| write | swaps | median | max | not served within 10 s |\n|---|---:|---:|---:|---:|\n");
+    let rows = [
+        ("atomic rename (`bot.wasm.partial` → `bot.wasm`)", Some(Method::Rename)),
+        ("in-place `std::fs::copy` (truncate, write)", Some(Method::Copy)),
+        ("all", None),
+    ];
+    for (name, method) in rows {
+        let (n, med, max, missed) = swap_stats(r, method);
+        let _ = writeln!(md, "| {name} | {n} | {} | {} | {missed} |", ms(med), ms(max));
+    }
+    let _ = writeln!(
+        md,
+        "\nPolls sent: {}; answers that were neither version (errors, failed connections): {}.",
+        r.polls, r.unexpected
+    );
+}
+
 fn criterion_table(md: &mut String, rows: &[(String, f64, f64, f64)]) {
     md.push_str("\n### Per-request overhead, in process (criterion, `host/benches/overhead.rs`)\n\n");
     if rows.is_empty() {
@@ -201,7 +295,7 @@ fn verdict(met: bool) -> &'static str {
 }
 
 fn targets(md: &mut String, r: &mut Results) {
-    md.push_str("\n### Targets (issue 5)\n\n| target | measured | verdict |\n|---|---|---|\n");
+    md.push_str("\n### Targets\n\n| target | measured | verdict |\n|---|---|---|\n");
     if let Some(echo) = r.echo.as_mut() {
         echo_targets(md, echo);
     }
@@ -228,6 +322,31 @@ fn targets(md: &mut String, r: &mut Results) {
             open.opened + open.failed,
             open.opened,
             verdict(all && gib <= 1.0)
+        );
+    }
+    if let Some(iso) = r.isolation.as_mut() {
+        let alone = iso.alone.latencies.percentile(99.0);
+        let attacked = iso.attacked.latencies.percentile(99.0);
+        let ratio = attacked.as_secs_f64() / alone.as_secs_f64().max(1e-9);
+        let clean = iso.attacked.errors == 0 && iso.attacked.ok > 0;
+        let _ = writeln!(
+            md,
+            "| isolation: echo p99 next to a looping bot and a memory hog ≤ 2× alone | {ratio:.2}× ({} vs {}{}) | {} |",
+            ms(attacked),
+            ms(alone),
+            if clean { String::new() } else { format!(", {} errors", iso.attacked.errors) },
+            verdict(clean && ratio <= 2.0)
+        );
+    }
+    if let Some(reload) = &r.reload {
+        let (n, med, max, missed) = swap_stats(reload, None);
+        let _ = writeln!(
+            md,
+            "| hot reload: write → served by the new version, median < 500 ms | median {} (max {}, {n} swaps{}) | {} |",
+            ms(med),
+            ms(max),
+            if missed > 0 { format!(", {missed} never served") } else { String::new() },
+            verdict(missed == 0 && n > 0 && med < Duration::from_millis(500))
         );
     }
 }
@@ -272,4 +391,29 @@ pub fn read_criterion(dir: &Path) -> Vec<(String, f64, f64, f64)> {
         .collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reload::Swap;
+
+    #[test]
+    fn swap_stats_count_unserved_swaps_apart() {
+        let ms = Duration::from_millis;
+        let swap = |method, took| Swap { method, took };
+        let r = Reload {
+            swaps: vec![
+                swap(Method::Rename, Some(ms(300))),
+                swap(Method::Copy, Some(ms(100))),
+                swap(Method::Copy, None),
+                swap(Method::Rename, Some(ms(200))),
+                swap(Method::Copy, Some(ms(400))),
+            ],
+            ..Reload::default()
+        };
+        assert_eq!(swap_stats(&r, None), (5, ms(300), ms(400), 1));
+        assert_eq!(swap_stats(&r, Some(Method::Copy)), (3, ms(400), ms(400), 1));
+        assert_eq!(swap_stats(&r, Some(Method::Rename)), (2, ms(300), ms(300), 0));
+    }
 }

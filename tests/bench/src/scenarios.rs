@@ -38,6 +38,18 @@ pub struct Plan {
     pub startup_bots: usize,
     /// Warm start-ups measured (the median is reported).
     pub warm_runs: usize,
+    /// Echo connections in the isolation scenario.
+    pub iso_workers: usize,
+    /// Measured seconds of each isolation phase (alone, under attack).
+    pub iso_secs: u64,
+    /// Background clients asking misbehave `loop`, and `hog`, during the attacked phase.
+    pub iso_loopers: usize,
+    /// See `iso_loopers`.
+    pub iso_hogs: usize,
+    /// Client-disconnect trials.
+    pub disconnect_trials: usize,
+    /// Bot-file swaps in the reload scenario.
+    pub reload_swaps: usize,
 }
 
 impl Plan {
@@ -57,6 +69,12 @@ impl Plan {
                 open_streams: 2000,
                 startup_bots: 20,
                 warm_runs: 1,
+                iso_workers: 8,
+                iso_secs: 2,
+                iso_loopers: 2,
+                iso_hogs: 2,
+                disconnect_trials: 5,
+                reload_swaps: 8,
             }
         } else {
             Plan {
@@ -72,6 +90,12 @@ impl Plan {
                 open_streams: 10_000,
                 startup_bots: 100,
                 warm_runs: 3,
+                iso_workers: 8,
+                iso_secs: 5,
+                iso_loopers: 2,
+                iso_hogs: 2,
+                disconnect_trials: 20,
+                reload_swaps: 20,
             }
         }
     }
@@ -86,6 +110,8 @@ pub struct Env {
     pub bots: PathBuf,
     /// The echo bot, copied for the start-up scenario.
     pub echo_wasm: PathBuf,
+    /// The hostile test fixture (tests/fixtures/misbehave); checked by the isolation scenario.
+    pub misbehave_wasm: PathBuf,
     /// The venv's python (fastapi_poe + uvicorn).
     pub python: PathBuf,
     /// Directory of fastapi_echo.py.
@@ -98,10 +124,17 @@ pub struct Env {
 
 impl Env {
     fn host_options(&self, pool: u32, log: &str) -> HostOptions<'_> {
-        HostOptions { bin: &self.host_bin, bots: &self.bots, cache: "none", pool, log: self.work.join(log) }
+        HostOptions {
+            bin: &self.host_bin,
+            bots: &self.bots,
+            cache: "none",
+            pool,
+            log: self.work.join(log),
+            extra: vec![],
+        }
     }
 
-    fn target(&self, server: &Server, path: &str, content: &str, expect: Expect) -> Target {
+    pub fn target(&self, server: &Server, path: &str, content: &str, expect: Expect) -> Target {
         let (addr, path, key) = (server.addr, path.to_owned(), self.key.clone());
         Target { addr, path, body: query_body(content), key, expect }
     }
@@ -337,7 +370,14 @@ pub async fn startup(env: &Env, plan: &Plan) -> anyhow::Result<Startup> {
 }
 
 async fn start_bots(env: &Env, dir: &Path, cache: &str, log: &str) -> anyhow::Result<Server> {
-    let o = HostOptions { bin: &env.host_bin, bots: dir, cache, pool: 1000, log: env.work.join(log) };
+    let o = HostOptions {
+        bin: &env.host_bin,
+        bots: dir,
+        cache,
+        pool: 1000,
+        log: env.work.join(log),
+        extra: vec![],
+    };
     Server::host(&o, &env.key).await
 }
 
@@ -355,7 +395,7 @@ fn write_copies(wasm: &Path, dir: &Path, n: usize) -> anyhow::Result<()> {
 
 /// A wasm custom section (id 0): valid anywhere in a component, ignored by the runtime,
 /// but part of the bytes wasmtime's cache hashes.
-fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
+pub fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
     let mut content = leb128(name.len());
     content.extend_from_slice(name.as_bytes());
     content.extend_from_slice(payload);

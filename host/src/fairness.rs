@@ -1,0 +1,61 @@
+//! CPU fairness between calls: short calls run freely, while a call that has computed for
+//! longer than [`LIGHT_TICKS`] must hold one of `cores - 1` *heavy slots* for every further
+//! tick. At least one core therefore always serves short requests, and CPU-bound bots take
+//! turns on the rest (the semaphore is FIFO, and a slot is given back every tick).
+//!
+//! Used by the epoch callback in `ctx`: waiting for a slot is async, so it costs no CPU and
+//! does not count against the call's CPU budget (the wall-clock deadline still applies).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Epoch ticks (milliseconds of CPU) a call may run before it counts as heavy.
+pub const LIGHT_TICKS: u64 = 5;
+
+/// Heavy slots for the whole process: one core is always left to short calls.
+static HEAVY_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Arc::new(Semaphore::new(cores.saturating_sub(1).max(1)))
+});
+
+/// One call's claim on a heavy slot, shared between its store and the yield future.
+#[derive(Clone, Default)]
+pub struct HeavySlot(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl HeavySlot {
+    /// Give back the slot held for the last tick and wait (asynchronously) for one for the
+    /// next. Returns the future the epoch callback yields on.
+    pub fn next_turn(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.release();
+        let slot = self.0.clone();
+        Box::pin(async move {
+            let permit = HEAVY_SLOTS.clone().acquire_owned().await.ok();
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = permit;
+        })
+    }
+
+    /// Give back the slot, if held.
+    pub fn release(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_slot_is_taken_per_turn_and_given_back_on_the_next() {
+        let slot = HeavySlot::default();
+        let before = HEAVY_SLOTS.available_permits();
+        slot.next_turn().await;
+        assert_eq!(HEAVY_SLOTS.available_permits(), before - 1);
+        slot.next_turn().await;
+        assert_eq!(HEAVY_SLOTS.available_permits(), before - 1, "one slot per call, not one per turn");
+        slot.release();
+        assert_eq!(HEAVY_SLOTS.available_permits(), before);
+    }
+}

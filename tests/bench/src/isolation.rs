@@ -1,0 +1,179 @@
+//! Isolation (the sandbox issue): does a hostile bot harm anybody else? Echo's latency is
+//! measured alone, then again while background clients keep the `misbehave` fixture looping
+//! until its CPU budget ends it and allocating until its memory cap traps it. Then: how long
+//! after a client disconnects mid-stream does the guest stop (`in_flight` of
+//! `GET /_admin/bots` back to 0)?
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use hyper::StatusCode;
+use tokio::time::Instant;
+
+use crate::load::{self, Conn, Expect, LoadResult};
+use crate::native;
+use crate::procs::{HostOptions, Server};
+use crate::scenarios::{Env, Plan};
+
+/// The admin key of the isolation host.
+const ADMIN_KEY: &str = "poebenchadminpoebenchadminpoeben";
+/// CPU budget per call: how long each `loop` call spins.
+pub const CPU_BUDGET_SECS: u64 = 2;
+/// Linear memory per instance: where each `hog` call traps.
+pub const MAX_MEMORY_MIB: u64 = 64;
+/// How long the attackers run before echo is measured next to them.
+const LEAD: Duration = Duration::from_millis(500);
+
+/// The isolation numbers.
+#[derive(Debug)]
+pub struct Isolation {
+    /// Echo connections.
+    pub workers: usize,
+    /// Background `loop` clients.
+    pub loopers: usize,
+    /// Background `hog` clients.
+    pub hogs: usize,
+    /// Echo alone.
+    pub alone: LoadResult,
+    /// Echo while the attackers run.
+    pub attacked: LoadResult,
+    /// The `loop` calls (ok = ended by the host with an error event, as they must).
+    pub loop_calls: LoadResult,
+    /// The `hog` calls (likewise).
+    pub hog_calls: LoadResult,
+    /// Client disconnect → `in_flight` back to 0, one per trial that stopped.
+    pub disconnect: Vec<Duration>,
+    /// Trials whose guest was still running 5 s after the disconnect.
+    pub disconnect_stuck: usize,
+}
+
+/// Run both phases and the disconnect trials against one host serving echo and misbehave.
+pub async fn isolation(env: &Env, plan: &Plan) -> anyhow::Result<Isolation> {
+    if !env.misbehave_wasm.exists() {
+        bail!(
+            "{} is missing: cargo build --release --target wasm32-wasip2 -p misbehave",
+            env.misbehave_wasm.display()
+        );
+    }
+    let dir = env.work.join("isolation-bots");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::copy(&env.echo_wasm, dir.join("echo.wasm")).context("cannot copy echo.wasm")?;
+    std::fs::copy(&env.misbehave_wasm, dir.join("misbehave.wasm")).context("cannot copy misbehave.wasm")?;
+    let extra = [
+        "--cpu-budget-secs",
+        &CPU_BUDGET_SECS.to_string(),
+        "--max-memory-mib",
+        &MAX_MEMORY_MIB.to_string(),
+        "--admin-key",
+        ADMIN_KEY,
+    ]
+    .map(str::to_owned);
+    let o = HostOptions {
+        bin: &env.host_bin,
+        bots: &dir,
+        cache: "none",
+        pool: 1000,
+        log: env.work.join("isolation-host.log"),
+        extra: extra.to_vec(),
+    };
+    let host = Server::host(&o, &env.key).await?;
+    let echo = env.target(&host, "/echo", "hello", Expect::Exact(native::echo("hello")));
+    let looping = env.target(
+        &host,
+        "/misbehave",
+        "loop",
+        Expect::Contains(vec!["looping", "event: error", "event: done"]),
+    );
+    let hog = env.target(&host, "/misbehave", "hog", Expect::Contains(vec!["event: error", "event: done"]));
+    let secs = Duration::from_secs(plan.iso_secs);
+
+    load::closed_loop(&echo, plan.iso_workers, plan.warmup).await;
+    let alone = load::closed_loop(&echo, plan.iso_workers, secs).await;
+    eprintln!("  echo alone          {:>6.0} req/s, {} errors", alone.rps(), alone.errors);
+
+    let background =
+        |t: load::Target, n: usize| tokio::spawn(async move { load::closed_loop(&t, n, LEAD + secs).await });
+    let loops = background(looping.clone(), plan.iso_loopers);
+    let hogs = background(hog, plan.iso_hogs);
+    tokio::time::sleep(LEAD).await;
+    let attacked = load::closed_loop(&echo, plan.iso_workers, secs).await;
+    let loop_calls = loops.await.context("the loop clients panicked")?;
+    let hog_calls = hogs.await.context("the hog clients panicked")?;
+    eprintln!(
+        "  echo under attack   {:>6.0} req/s, {} errors; loop calls {} ok / {} wrong, hog calls {} ok / {} wrong",
+        attacked.rps(),
+        attacked.errors,
+        loop_calls.ok,
+        loop_calls.errors,
+        hog_calls.ok,
+        hog_calls.errors
+    );
+
+    let mut admin = Admin { addr: host.addr, conn: None };
+    let (mut disconnect, mut disconnect_stuck) = (Vec::new(), 0);
+    for _ in 0..plan.disconnect_trials {
+        admin.wait_idle(Duration::from_secs(10)).await?;
+        let dropped = load::read_until_then_drop(&looping, b"event: text").await?;
+        loop {
+            if admin.in_flight().await? == 0 {
+                disconnect.push(dropped.elapsed());
+                break;
+            }
+            if dropped.elapsed() > Duration::from_secs(5) {
+                disconnect_stuck += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    eprintln!("  disconnect → stopped: {disconnect:?}, {disconnect_stuck} stuck");
+    host.stop().await;
+    Ok(Isolation {
+        workers: plan.iso_workers,
+        loopers: plan.iso_loopers,
+        hogs: plan.iso_hogs,
+        alone,
+        attacked,
+        loop_calls,
+        hog_calls,
+        disconnect,
+        disconnect_stuck,
+    })
+}
+
+/// A keep-alive connection to `GET /_admin/bots`.
+struct Admin {
+    addr: SocketAddr,
+    conn: Option<Conn>,
+}
+
+impl Admin {
+    /// Calls running now, host-wide.
+    async fn in_flight(&mut self) -> anyhow::Result<u64> {
+        let conn = match self.conn.as_mut() {
+            Some(c) => c,
+            None => self.conn.insert(load::connect(self.addr).await?),
+        };
+        let answer = load::get(conn, self.addr, "/_admin/bots", ADMIN_KEY).await;
+        let (status, body) = answer.inspect_err(|_| self.conn = None)?;
+        if status != StatusCode::OK {
+            bail!("GET /_admin/bots answered {status}");
+        }
+        let view: serde_json::Value = serde_json::from_slice(&body).context("admin view is not JSON")?;
+        view["in_flight"].as_u64().context("admin view has no in_flight")
+    }
+
+    /// Wait until no call is running (the attackers' last calls end by their limits).
+    async fn wait_idle(&mut self, patience: Duration) -> anyhow::Result<()> {
+        let start = Instant::now();
+        while self.in_flight().await? != 0 {
+            if start.elapsed() > patience {
+                bail!("calls still in flight after {patience:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+}
