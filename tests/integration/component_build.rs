@@ -1,4 +1,4 @@
-//! A bot built with `cargo component build` (wasm32-wasip1 + the WASI adapter) loads and
+//! Bots built with `cargo component build` (wasm32-wasip1 + the WASI adapter) loads and
 //! answers like one built for wasm32-wasip2.
 
 use std::process::Command;
@@ -8,14 +8,14 @@ use serde_json::json;
 use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bot_built_with_cargo_component_loads_and_answers() {
+async fn bots_built_with_cargo_component_load_and_answer() {
     let root = workspace_root();
     let target_dir = root.join("target/guests-component");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let build = tokio::task::block_in_place(|| {
         Command::new(cargo)
             .current_dir(root)
-            .args(["component", "build", "--release", "-p", "echo", "--target-dir"])
+            .args(["component", "build", "--release", "-p", "echo", "-p", "showcase", "--target-dir"])
             .arg(&target_dir)
             .env_remove("CARGO_TARGET_DIR")
             .output()
