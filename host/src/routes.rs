@@ -131,7 +131,7 @@ fn body_error(error: axum::Error, limit: usize) -> HttpError {
 /// Run the request; `admitted` holds the call's slots until it ends.
 async fn dispatch(bot: Arc<LoadedBot>, request: Request, admitted: Admitted) -> Result<Response, HttpError> {
     match request {
-        Request::Query(query) => Ok(query_response(bot, *query, admitted)),
+        Request::Query(query) => Ok(query_response(bot, *query, admitted).await),
         Request::Settings(r) => {
             let settings = runner::get_settings(&bot, r.into()).await.map_err(|_| HttpError::BotFailed)?;
             Ok(json_body(settings_json(&settings)))
@@ -154,7 +154,7 @@ fn json_body(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn query_response(bot: Arc<LoadedBot>, mut query: QueryRequest, admitted: Admitted) -> Response {
+async fn query_response(bot: Arc<LoadedBot>, mut query: QueryRequest, admitted: Admitted) -> Response {
     let events = if query.query.is_empty() {
         tracing::info!("query with no messages");
         empty_query_events()
@@ -164,7 +164,8 @@ fn query_response(bot: Arc<LoadedBot>, mut query: QueryRequest, admitted: Admitt
         }
         runner::start_query(bot, query.into(), admitted)
     };
-    let mut response = Response::new(Body::from_stream(SseStream::new(events, KEEPALIVE_INTERVAL)));
+    let body = SseStream::after_first_event(events, KEEPALIVE_INTERVAL).await;
+    let mut response = Response::new(Body::from_stream(body));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));

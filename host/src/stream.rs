@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior, interval_at};
@@ -15,10 +15,15 @@ use crate::sse;
 /// Time between keep-alive comments, as fastapi_poe (sse-starlette) sends them.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
+/// How long the response headers wait for the bot's first event, so that a fast answer
+/// leaves in one write with them; slower bots get their headers after this (fastapi_poe: 2 ms).
+pub const FIRST_EVENT_GRACE: Duration = Duration::from_millis(1);
+
 /// The SSE body: ends when the runner drops its sender (after `done`).
 pub struct SseStream {
     events: mpsc::Receiver<Bytes>,
     keepalive: Interval,
+    first: Option<Bytes>,
 }
 
 impl SseStream {
@@ -26,7 +31,28 @@ impl SseStream {
     pub fn new(events: mpsc::Receiver<Bytes>, every: Duration) -> Self {
         let mut keepalive = interval_at(tokio::time::Instant::now() + every, every);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        Self { events, keepalive }
+        Self { events, keepalive, first: None }
+    }
+
+    /// A body whose first event arrived within [`FIRST_EVENT_GRACE`] (or `None` if it did not).
+    pub async fn after_first_event(mut events: mpsc::Receiver<Bytes>, every: Duration) -> Self {
+        let first = tokio::time::timeout(FIRST_EVENT_GRACE, events.recv()).await.ok().flatten();
+        Self { first, ..Self::new(events, every) }
+    }
+}
+
+impl SseStream {
+    /// `first` plus every event already waiting, as one chunk: one write (and one TCP
+    /// segment) instead of one per event, without ever waiting for more.
+    fn coalesce(&mut self, first: Bytes) -> Bytes {
+        let Ok(second) = self.events.try_recv() else { return first };
+        let mut batch = BytesMut::with_capacity(first.len() + second.len() + 64);
+        batch.extend_from_slice(&first);
+        batch.extend_from_slice(&second);
+        while let Ok(next) = self.events.try_recv() {
+            batch.extend_from_slice(&next);
+        }
+        batch.freeze()
     }
 }
 
@@ -34,8 +60,11 @@ impl Stream for SseStream {
     type Item = Result<Bytes, std::convert::Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(self.coalesce(first))));
+        }
         match self.events.poll_recv(cx) {
-            Poll::Ready(Some(event)) => return Poll::Ready(Some(Ok(event))),
+            Poll::Ready(Some(event)) => return Poll::Ready(Some(Ok(self.coalesce(event)))),
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => {}
         }
@@ -63,6 +92,19 @@ mod tests {
         tx.send(sse::done_event()).await.unwrap();
         drop(tx);
         assert_eq!(body.next().await.unwrap().unwrap(), sse::done_event());
+        assert!(body.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn events_already_waiting_go_out_as_one_chunk() {
+        let (tx, rx) = mpsc::channel(4);
+        let mut body = SseStream::new(rx, KEEPALIVE_INTERVAL);
+        tx.send(Bytes::from_static(b"a")).await.unwrap();
+        tx.send(Bytes::from_static(b"b")).await.unwrap();
+        assert_eq!(body.next().await.unwrap().unwrap(), Bytes::from_static(b"ab"));
+        tx.send(Bytes::from_static(b"c")).await.unwrap();
+        drop(tx);
+        assert_eq!(body.next().await.unwrap().unwrap(), Bytes::from_static(b"c"));
         assert!(body.next().await.is_none());
     }
 }
