@@ -1,4 +1,5 @@
-//! [`Fault`]: how a guest call can fail, and what each failure looks like on the wire.
+//! [`Fault`]: how a guest call (or a query, before any guest runs) can fail, and what each
+//! failure looks like on the wire.
 //!
 //! Every fault is a value: the runner classifies wasmtime's error once, logs one line with
 //! the specific reason, and ends the stream with the matching `error` event.
@@ -11,7 +12,10 @@ use crate::bindings::types::ErrorResponse;
 use crate::output::OutputCap;
 use crate::sse::UNEXPECTED_ISSUE;
 
-/// Why a guest call did not complete normally.
+/// The `raw_response` of the error for a query with no messages.
+const EMPTY_QUERY: &str = "the query has no messages";
+
+/// Why a guest call (or a query) did not complete normally.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// The guest returned an error from `get-response`.
@@ -30,6 +34,9 @@ pub enum Fault {
     Output(OutputCap),
     /// No instance could be created (the pool is full, or instantiation failed).
     Instantiate(String),
+    /// The query had no messages, so no guest was called. fastapi_poe fails it inside the
+    /// stream, like a bot error, rather than with an HTTP status.
+    EmptyQuery,
 }
 
 impl Fault {
@@ -60,6 +67,7 @@ impl Fault {
         let (allow_retry, raw_response) = match self {
             Fault::Returned(message) => (false, Some(message.clone())),
             Fault::Instantiate(_) => (true, None),
+            Fault::EmptyQuery => (false, Some(EMPTY_QUERY.into())),
             _ => (false, None),
         };
         ErrorResponse { text: UNEXPECTED_ISSUE.into(), allow_retry, error_type: None, raw_response }
@@ -83,6 +91,7 @@ impl fmt::Display for Fault {
             Fault::Output(OutputCap::Events) => f.write_str("bot exceeded its event limit"),
             Fault::Output(OutputCap::Bytes) => f.write_str("bot exceeded its output size limit"),
             Fault::Instantiate(why) => write!(f, "could not instantiate the bot: {why}"),
+            Fault::EmptyQuery => f.write_str(EMPTY_QUERY),
         }
     }
 }

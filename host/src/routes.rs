@@ -12,14 +12,16 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
+use bytes::Bytes;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::admin;
 use crate::admission::{Admitted, Gate, admit};
 use crate::attachments::insert_attachment_messages;
 use crate::auth::{AccessKey, authorize};
-use crate::bindings::types as wit;
 use crate::error::HttpError;
+use crate::fault::Fault;
 use crate::loader::{BotLoader, LoadedBot};
 use crate::protocol::settings::settings_json;
 use crate::protocol::{QueryRequest, Request, parse_request};
@@ -156,8 +158,10 @@ fn json_body(body: Vec<u8>) -> Response {
 
 async fn query_response(bot: Arc<LoadedBot>, mut query: QueryRequest, admitted: Admitted) -> Response {
     let events = if query.query.is_empty() {
-        tracing::info!("query with no messages");
-        empty_query_events()
+        // The client's mistake, not the bot's: logged at info, where the runner warns.
+        let fault = Fault::EmptyQuery;
+        tracing::info!(reason = %fault, "response ended with an error");
+        fault_events(&fault)
     } else {
         if bot.config.insert_attachment_messages {
             insert_attachment_messages(&mut query.query);
@@ -175,16 +179,29 @@ async fn query_response(bot: Arc<LoadedBot>, mut query: QueryRequest, admitted: 
     response
 }
 
-/// fastapi_poe fails on an empty conversation inside the stream: an error event, then done.
-fn empty_query_events() -> tokio::sync::mpsc::Receiver<bytes::Bytes> {
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let error = wit::ErrorResponse {
-        text: sse::UNEXPECTED_ISSUE.into(),
-        allow_retry: false,
-        error_type: None,
-        raw_response: Some("the query has no messages".into()),
-    };
-    let _ = tx.try_send(sse::error_event(&error));
+/// A stream of just `fault`'s error event and `done`, for a query refused before any guest
+/// runs (fastapi_poe fails an empty conversation inside the stream, too).
+fn fault_events(fault: &Fault) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(2);
+    let _ = tx.try_send(sse::error_event(&fault.error_response()));
     let _ = tx.try_send(sse::done_event());
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_query_is_answered_with_fastapi_poes_error_then_done() {
+        let mut events = fault_events(&Fault::EmptyQuery);
+        let error = events.try_recv().unwrap();
+        assert_eq!(
+            &error[..],
+            b"event: error\r\ndata: {\"allow_retry\":false,\"text\":\"The bot encountered an unexpected issue.\",\
+              \"raw_response\":\"the query has no messages\"}\r\n\r\n"
+        );
+        assert_eq!(events.try_recv().unwrap(), sse::done_event());
+        assert!(events.try_recv().is_err(), "nothing after done");
+    }
 }

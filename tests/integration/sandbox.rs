@@ -1,7 +1,7 @@
 //! Misbehaving guests: each fault ends its own response with an `error` event and `done`,
 //! within its bound, while other requests keep being answered promptly.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use poe_host::admission::QueuePolicy;
 use poe_host::limits::Limits;
@@ -25,15 +25,23 @@ fn tight() -> Limits {
     }
 }
 
-/// Run `attack` while timing an echo request started alongside it; return the attack's
+/// Run `attack`, and once it is under way (its first chunk has arrived: the guest is running,
+/// or already failed) time an echo request alongside the rest of it; return the attack's
 /// events, how long it took, and how long the echo took.
 async fn attack(host: &TestHost, command: &str) -> (Vec<Event>, Duration, Duration) {
-    let attack = timed(host.query("misbehave", command));
-    let echo = async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        timed(host.query("echo", "still here")).await
+    let start = Instant::now();
+    let mut response = host.post("misbehave", &query(command)).await;
+    assert_eq!(response.status(), 200, "{command}");
+    let first = response.chunk().await.unwrap().expect("the attack's first event");
+    let rest = async {
+        let mut body = first.to_vec();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            body.extend_from_slice(&chunk);
+        }
+        (parse_sse(&body), start.elapsed())
     };
-    let (((events, took), (echo_events, echo_took)), ()) = (futures::join!(attack, echo), ());
+    let echo = timed(host.query("echo", "still here"));
+    let ((events, took), (echo_events, echo_took)) = futures::join!(rest, echo);
     assert_eq!(echo_events[0].data, json!({"text": "still here"}), "echo alongside {command}");
     (events, took, echo_took)
 }
@@ -155,17 +163,14 @@ fn capped(max_concurrent: usize, queue_timeout: Duration) -> Options {
 async fn over_a_bots_cap_requests_queue_then_get_503_with_retry_after() {
     let host = TestHost::with(capped(2, Duration::from_millis(300))).await;
     let sleeper = query("sleep 1000");
-    let slow = || host.post("showcase", &sleeper);
-    let third = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        timed(host.post("showcase", &sleeper)).await
-    };
-    let echo = async {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        host.query("echo", "other bots are not capped").await
-    };
-    let (a, b, (refused, waited), echo) = tokio::join!(slow(), slow(), third, echo);
+    // A response (its headers) comes only after admission: once both are back, the cap is full
+    // for the next second.
+    let (a, b) = tokio::join!(host.post("showcase", &sleeper), host.post("showcase", &sleeper));
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    assert_eq!(host.admin().await["in_flight"], json!(2));
+    let third = timed(host.post("showcase", &sleeper));
+    let echo = host.query("echo", "other bots are not capped");
+    let ((refused, waited), echo) = tokio::join!(third, echo);
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "1");
     assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(800), "{waited:?}");
@@ -193,7 +198,7 @@ async fn client_disconnect_stops_the_guest_promptly() {
     assert!(response.chunk().await.unwrap().unwrap().starts_with(b"event: text"));
     assert_eq!(host.admin().await["in_flight"], json!(1));
     drop(response);
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     while host.admin().await["in_flight"] != json!(0) {
         assert!(start.elapsed() < Duration::from_secs(1), "guest still running after disconnect");
         tokio::time::sleep(Duration::from_millis(5)).await;
