@@ -61,6 +61,11 @@ impl Output {
             tracing::warn!(bot = %self.bot, "meta after other output dropped: meta must come first");
             return Ok(());
         }
+        // Checked before encoding, so an oversized part costs the host no encoding work.
+        if self.bytes + raw_len(&part) > self.max_bytes {
+            self.events += 1;
+            return self.exceed(OutputCap::Bytes);
+        }
         let event = sse::encode_partial(&part).map_err(EmitError::Invalid)?;
         self.events += 1;
         self.bytes += event.len() as u64;
@@ -96,5 +101,52 @@ impl Output {
     /// Resolves once the client has gone.
     pub async fn closed(&self) {
         self.tx.closed().await
+    }
+}
+
+/// The bytes of text in `part`: what the guest sent, which the encoded event only adds to
+/// (a `json` part may shrink when re-encoded; it is checked at the size sent).
+fn raw_len(part: &PartialResponse) -> u64 {
+    let len = match part {
+        PartialResponse::Text(s)
+        | PartialResponse::ReplaceResponse(s)
+        | PartialResponse::SuggestedReply(s)
+        | PartialResponse::Data(s)
+        | PartialResponse::Json(s) => s.len(),
+        PartialResponse::File(f) => {
+            f.url.len() + f.content_type.len() + f.name.len() + f.inline_ref.as_ref().map_or(0, String::len)
+        }
+        PartialResponse::Error(e) => e.text.len() + e.raw_response.as_ref().map_or(0, String::len),
+        PartialResponse::Meta(_) => 0,
+    };
+    len as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output(max_bytes: u64) -> (Output, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(OUTPUT_BUFFER);
+        let limits = Limits { max_output_bytes: max_bytes, ..Limits::default() };
+        (Output::new("t".into(), tx, &limits), rx)
+    }
+
+    #[tokio::test]
+    async fn a_part_larger_than_the_byte_budget_is_refused_before_encoding() {
+        let (mut out, mut rx) = output(100);
+        assert!(matches!(out.emit(PartialResponse::Text("x".repeat(101))).await, Err(EmitError::Closed)));
+        assert_eq!(out.exceeded, Some(OutputCap::Bytes));
+        assert!(rx.try_recv().is_err(), "nothing was sent");
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_counts_encoded_events() {
+        let (mut out, mut rx) = output(100);
+        assert!(out.emit(PartialResponse::Text("x".repeat(40))).await.is_ok());
+        assert!(rx.try_recv().is_ok());
+        // 20 more bytes of text fit the budget left, but not once framed as an event.
+        assert!(matches!(out.emit(PartialResponse::Text("x".repeat(20))).await, Err(EmitError::Closed)));
+        assert_eq!(out.exceeded, Some(OutputCap::Bytes));
     }
 }
