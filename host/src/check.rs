@@ -7,8 +7,9 @@ use anyhow::Context;
 
 use crate::cache::ArtifactCache;
 use crate::engine::{EngineOptions, new_engine, new_linker};
+use crate::exports::HANDLER_EXPORT;
 use crate::limits::DEFAULT_MAX_MEMORY;
-use crate::loader::{BotLoader, HANDLER_EXPORT};
+use crate::loader::BotLoader;
 use crate::sidecar::HostDefaults;
 
 /// Check `path`; `Ok` carries a one-line summary, `Err` the reason it cannot be served.

@@ -3,7 +3,7 @@
 //! A request flows `routes` → `auth` → `protocol` (parse, convert) → `attachments` →
 //! `runner` (fresh instance from the bot's `InstancePre`) → `output`/`sse` → `stream`.
 //! Bots are compiled once by the `loader` and kept in the `registry`.
-#![deny(unsafe_code)] // one exception: cache::deserialize, documented there
+#![deny(unsafe_code)] // two exceptions, each argued where it is: cache::deserialize, exports::Export::func
 
 pub mod admin; // GET /_admin/bots: operator status view
 pub mod admission; // concurrency caps with a short bounded queue, then 503
@@ -16,6 +16,7 @@ pub mod cli; // clap flags and their env vars
 pub mod ctx; // the Store's data: WASI ctx, limits, host side of the imports
 pub mod engine; // the shared Engine (pooling, epochs) and Linker
 pub mod error; // HttpError: status codes and bodies for failed requests
+pub mod exports; // the handler's functions, type-checked once per bot
 pub mod fairness; // CPU-bound calls take turns on cores - 1 heavy slots
 pub mod fault; // Fault: guest failures as values and their error events
 pub mod guest_log; // guest stdout/stderr into the host log, capped

@@ -10,17 +10,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::Linker;
+use wasmtime::component::{InstancePre, Linker};
 
 use crate::admission::Gate;
-use crate::bindings::BotPre;
 use crate::cache::{ArtifactCache, CacheOutcome};
 use crate::ctx::BotCtx;
+use crate::exports::{HANDLER_EXPORT, HandlerExports};
 use crate::fault::one_line;
 use crate::sidecar::{BotConfig, ConfigError, HostDefaults, load_config};
-
-/// The export every bot must provide.
-pub const HANDLER_EXPORT: &str = "poe:bot/handler@0.1.0";
 
 /// A bot ready to serve: compiled once, instantiated per request.
 pub struct LoadedBot {
@@ -40,7 +37,9 @@ pub struct LoadedBot {
     /// Its configuration (key, attachment insertion, limits).
     pub config: BotConfig,
     /// The pre-linked component.
-    pub pre: BotPre<BotCtx>,
+    pub pre: InstancePre<BotCtx>,
+    /// Its `handler` functions, type-checked.
+    pub exports: HandlerExports,
     /// Admission for this bot's calls (its concurrency cap and queue).
     pub gate: Gate,
 }
@@ -137,9 +136,9 @@ impl BotLoader {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: shown(path), source })?;
         let hash = hex::encode(Sha256::digest(&bytes));
         let started = Instant::now();
-        let (pre, origin) = match previous.filter(|p| p.hash == hash) {
-            Some(previous) => (previous.pre.clone(), None),
-            None => self.compile(path, &bytes, &hash).map(|(pre, outcome)| (pre, Some(outcome)))?,
+        let ((pre, exports), origin) = match previous.filter(|p| p.hash == hash) {
+            Some(previous) => ((previous.pre.clone(), previous.exports.clone()), None),
+            None => self.compile(path, &bytes, &hash).map(|(linked, outcome)| (linked, Some(outcome)))?,
         };
         Ok(LoadedBot {
             name: name.into(),
@@ -151,6 +150,7 @@ impl BotLoader {
             gate: Gate::new(config.limits.max_concurrent, self.defaults.queue),
             config,
             pre,
+            exports,
         })
     }
 
@@ -160,7 +160,7 @@ impl BotLoader {
         path: &Path,
         bytes: &[u8],
         hash: &str,
-    ) -> Result<(BotPre<BotCtx>, CacheOutcome), LoadError> {
+    ) -> Result<((InstancePre<BotCtx>, HandlerExports), CacheOutcome), LoadError> {
         if !bytes.starts_with(b"\0asm") {
             let message = "not a wasm file (no \\0asm header)".to_owned();
             return Err(LoadError::Compile { path: shown(path), message });
@@ -176,9 +176,9 @@ impl BotLoader {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link { path: shown(path), message: one_line(&format!("{e:#}")) })?;
-        let pre = BotPre::new(pre)
+        let exports = HandlerExports::new(&pre)
             .map_err(|e| LoadError::WrongWorld { path: shown(path), message: one_line(&format!("{e:#}")) })?;
-        Ok((pre, outcome))
+        Ok(((pre, exports), outcome))
     }
 }
 
