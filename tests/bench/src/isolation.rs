@@ -1,8 +1,9 @@
 //! Isolation (the sandbox issue): does a hostile bot harm anybody else? Echo's latency is
 //! measured alone, then again while background clients keep the `misbehave` fixture looping
-//! until its CPU budget ends it and allocating until its memory cap traps it. Then: how long
-//! after a client disconnects mid-stream does the guest stop (`in_flight` of
-//! `GET /_admin/bots` back to 0)?
+//! until its CPU budget ends it and allocating until its memory cap traps it; each time first
+//! back to back (saturated: how capacity is shared), then at a fixed rate (the latency a user
+//! sees, which the 2× goal judges). Then: how long after a client disconnects mid-stream does
+//! the guest stop (`in_flight` of `GET /_admin/bots` back to 0)?
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,8 +12,9 @@ use anyhow::{Context, bail};
 use hyper::StatusCode;
 use tokio::time::Instant;
 
-use crate::load::{self, Conn, Expect, LoadResult};
+use crate::load::{self, Conn, Expect, LoadResult, Target};
 use crate::native;
+use crate::paced::{self, PacedResult};
 use crate::procs::{HostOptions, Server};
 use crate::scenarios::{Env, Plan};
 
@@ -24,20 +26,34 @@ pub const CPU_BUDGET_SECS: u64 = 2;
 pub const MAX_MEMORY_MIB: u64 = 64;
 /// How long the attackers run before echo is measured next to them.
 const LEAD: Duration = Duration::from_millis(500);
+/// Keep-alive connections of a fixed-rate run: httpx's default pool limit (fastapi_poe's
+/// client is httpx). All are busy only after a stall of 100 / rate (50 ms at 2,000 req/s);
+/// requests then wait for one, and the wait counts in their latency. A pool that grew
+/// instead would turn a stall into a storm of new connections, measuring the client.
+pub const RATE_POOL: usize = 100;
+
+/// Echo measured one way, alone or under attack.
+#[derive(Debug)]
+pub struct Phase {
+    /// `iso_workers` connections back to back: how capacity is shared.
+    pub saturated: LoadResult,
+    /// At the scenario's fixed rate: the latency a user sees.
+    pub paced: PacedResult,
+}
 
 /// The isolation numbers.
 #[derive(Debug)]
 pub struct Isolation {
-    /// Echo connections.
+    /// Echo connections of the saturated runs.
     pub workers: usize,
     /// Background `loop` clients.
     pub loopers: usize,
     /// Background `hog` clients.
     pub hogs: usize,
     /// Echo alone.
-    pub alone: LoadResult,
+    pub alone: Phase,
     /// Echo while the attackers run.
-    pub attacked: LoadResult,
+    pub attacked: Phase,
     /// The `loop` calls (ok = ended by the host with an error event, as they must).
     pub loop_calls: LoadResult,
     /// The `hog` calls (likewise).
@@ -50,6 +66,55 @@ pub struct Isolation {
 
 /// Run both phases and the disconnect trials against one host serving echo and misbehave.
 pub async fn isolation(env: &Env, plan: &Plan) -> anyhow::Result<Isolation> {
+    let host = start_host(env).await?;
+    let echo = env.target(&host, "/echo", "hello", Expect::Exact(native::echo("hello")));
+    let looping = env.target(
+        &host,
+        "/misbehave",
+        "loop",
+        Expect::Contains(vec!["looping", "event: error", "event: done"]),
+    );
+    let hog = env.target(&host, "/misbehave", "hog", Expect::Contains(vec!["event: error", "event: done"]));
+
+    load::closed_loop(&echo, plan.iso_workers, plan.warmup).await;
+    let saturated = measure_saturated(&echo, plan, "alone").await;
+    let alone = Phase { saturated, paced: measure_paced(&echo, plan, "alone").await };
+
+    // The attackers outlast both attacked measurements, fixed-rate drain included.
+    let attack = LEAD + Duration::from_secs(plan.iso_secs + plan.iso_rate_secs + 1);
+    let background =
+        |t: Target, n: usize| tokio::spawn(async move { load::closed_loop(&t, n, attack).await });
+    let loops = background(looping.clone(), plan.iso_loopers);
+    let hogs = background(hog, plan.iso_hogs);
+    tokio::time::sleep(LEAD).await;
+    let saturated = measure_saturated(&echo, plan, "under attack").await;
+    let attacked = Phase { saturated, paced: measure_paced(&echo, plan, "under attack").await };
+    let loop_calls = loops.await.context("the loop clients panicked")?;
+    let hog_calls = hogs.await.context("the hog clients panicked")?;
+    eprintln!(
+        "  attackers: loop calls {} ok / {} wrong, hog calls {} ok / {} wrong",
+        loop_calls.ok, loop_calls.errors, hog_calls.ok, hog_calls.errors
+    );
+
+    let (disconnect, disconnect_stuck) =
+        disconnect_trials(host.addr, &looping, plan.disconnect_trials).await?;
+    eprintln!("  disconnect → stopped: {disconnect:?}, {disconnect_stuck} stuck");
+    host.stop().await;
+    Ok(Isolation {
+        workers: plan.iso_workers,
+        loopers: plan.iso_loopers,
+        hogs: plan.iso_hogs,
+        alone,
+        attacked,
+        loop_calls,
+        hog_calls,
+        disconnect,
+        disconnect_stuck,
+    })
+}
+
+/// A host serving echo and misbehave with short limits, so attackers end quickly and often.
+async fn start_host(env: &Env) -> anyhow::Result<Server> {
     if !env.misbehave_wasm.exists() {
         bail!(
             "{} is missing: cargo build --release --target wasm32-wasip2 -p misbehave",
@@ -78,69 +143,57 @@ pub async fn isolation(env: &Env, plan: &Plan) -> anyhow::Result<Isolation> {
         log: env.work.join("isolation-host.log"),
         extra: extra.to_vec(),
     };
-    let host = Server::host(&o, &env.key).await?;
-    let echo = env.target(&host, "/echo", "hello", Expect::Exact(native::echo("hello")));
-    let looping = env.target(
-        &host,
-        "/misbehave",
-        "loop",
-        Expect::Contains(vec!["looping", "event: error", "event: done"]),
-    );
-    let hog = env.target(&host, "/misbehave", "hog", Expect::Contains(vec!["event: error", "event: done"]));
-    let secs = Duration::from_secs(plan.iso_secs);
+    Server::host(&o, &env.key).await
+}
 
-    load::closed_loop(&echo, plan.iso_workers, plan.warmup).await;
-    let alone = load::closed_loop(&echo, plan.iso_workers, secs).await;
-    eprintln!("  echo alone          {:>6.0} req/s, {} errors", alone.rps(), alone.errors);
+/// Echo back to back on `iso_workers` connections.
+async fn measure_saturated(echo: &Target, plan: &Plan, label: &str) -> LoadResult {
+    let r = load::closed_loop(echo, plan.iso_workers, Duration::from_secs(plan.iso_secs)).await;
+    eprintln!("  echo {label:<13} saturated  {:>6.0} req/s, {} errors", r.rps(), r.errors);
+    r
+}
 
-    let background =
-        |t: load::Target, n: usize| tokio::spawn(async move { load::closed_loop(&t, n, LEAD + secs).await });
-    let loops = background(looping.clone(), plan.iso_loopers);
-    let hogs = background(hog, plan.iso_hogs);
-    tokio::time::sleep(LEAD).await;
-    let attacked = load::closed_loop(&echo, plan.iso_workers, secs).await;
-    let loop_calls = loops.await.context("the loop clients panicked")?;
-    let hog_calls = hogs.await.context("the hog clients panicked")?;
+/// Echo at the plan's fixed rate.
+async fn measure_paced(echo: &Target, plan: &Plan, label: &str) -> PacedResult {
+    let (rate, secs) = (plan.iso_rate, Duration::from_secs(plan.iso_rate_secs));
+    let mut r = paced::fixed_rate(echo, rate, secs, RATE_POOL).await;
     eprintln!(
-        "  echo under attack   {:>6.0} req/s, {} errors; loop calls {} ok / {} wrong, hog calls {} ok / {} wrong",
-        attacked.rps(),
-        attacked.errors,
-        loop_calls.ok,
-        loop_calls.errors,
-        hog_calls.ok,
-        hog_calls.errors
+        "  echo {label:<13} {rate:>6.0}/s    p50 {:?} p99 {:?} p99.9 {:?}, {} errors, {} waited, lag p99 {:?}",
+        r.load.latencies.percentile(50.0),
+        r.load.latencies.percentile(99.0),
+        r.load.latencies.percentile(99.9),
+        r.load.errors,
+        r.waited,
+        r.lag.percentile(99.0)
     );
+    r
+}
 
-    let mut admin = Admin { addr: host.addr, conn: None };
-    let (mut disconnect, mut disconnect_stuck) = (Vec::new(), 0);
-    for _ in 0..plan.disconnect_trials {
+/// Drop a `loop` stream after its first event, `trials` times: disconnect → `in_flight` back
+/// to 0 for each trial that stopped, and how many were still running after 5 s.
+async fn disconnect_trials(
+    addr: SocketAddr,
+    looping: &Target,
+    trials: usize,
+) -> anyhow::Result<(Vec<Duration>, usize)> {
+    let mut admin = Admin { addr, conn: None };
+    let (mut stopped, mut stuck) = (Vec::new(), 0);
+    for _ in 0..trials {
         admin.wait_idle(Duration::from_secs(10)).await?;
-        let dropped = load::read_until_then_drop(&looping, b"event: text").await?;
+        let dropped = load::read_until_then_drop(looping, b"event: text").await?;
         loop {
             if admin.in_flight().await? == 0 {
-                disconnect.push(dropped.elapsed());
+                stopped.push(dropped.elapsed());
                 break;
             }
             if dropped.elapsed() > Duration::from_secs(5) {
-                disconnect_stuck += 1;
+                stuck += 1;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
-    eprintln!("  disconnect → stopped: {disconnect:?}, {disconnect_stuck} stuck");
-    host.stop().await;
-    Ok(Isolation {
-        workers: plan.iso_workers,
-        loopers: plan.iso_loopers,
-        hogs: plan.iso_hogs,
-        alone,
-        attacked,
-        loop_calls,
-        hog_calls,
-        disconnect,
-        disconnect_stuck,
-    })
+    Ok((stopped, stuck))
 }
 
 /// A keep-alive connection to `GET /_admin/bots`.

@@ -1,7 +1,8 @@
 //! The load generator: wrk's model in a few lines of hyper. Each worker owns one keep-alive
 //! HTTP/1.1 connection and sends the next request as soon as the previous response has been
-//! read to the end (closed loop), for a fixed duration; every request's latency is kept.
-//! Every response body is checked, so a fast wrong answer counts as an error, not a win.
+//! read to the end (closed loop, which measures capacity), for a fixed duration; every
+//! request's latency is kept. Every response body is checked, so a fast wrong answer counts
+//! as an error, not a win. The fixed-rate model (what a user sees) is in `paced`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,7 +69,7 @@ pub fn query_body(content: &str) -> Bytes {
     body.to_string().into()
 }
 
-/// The outcome of a closed-loop run.
+/// The outcome of a closed-loop or fixed-rate run.
 #[derive(Debug, Default)]
 pub struct LoadResult {
     /// Correct responses.
@@ -77,7 +78,7 @@ pub struct LoadResult {
     pub errors: u64,
     /// Latency of every correct response.
     pub latencies: Latencies,
-    /// Wall time from start until the last worker stopped.
+    /// Wall time from start until the last worker stopped (last response, at a fixed rate).
     pub elapsed: Duration,
 }
 
@@ -120,7 +121,7 @@ fn request(t: &Target) -> Request<Full<Bytes>> {
 }
 
 /// Send one request on `conn` and read the whole response; `Ok(false)` if it was wrong.
-async fn one(conn: &mut Conn, t: &Target) -> anyhow::Result<bool> {
+pub(crate) async fn one(conn: &mut Conn, t: &Target) -> anyhow::Result<bool> {
     let (status, body) = fetch(conn, t).await?;
     Ok(status == StatusCode::OK && t.expect.matches(&body))
 }

@@ -11,6 +11,7 @@ mod chart;
 mod isolation;
 mod load;
 mod native;
+mod paced;
 mod procs;
 mod reload;
 mod report;
