@@ -35,6 +35,10 @@ impl HeavySlot {
         self.release();
         let slot = self.0.clone();
         Box::pin(async move {
+            // Always give the worker back, even when a slot is free at once: otherwise the
+            // guest runs on without returning to tokio until the semaphore's coop budget runs
+            // out (128 ticks), and the runner cannot see that the client has gone.
+            tokio::task::yield_now().await;
             let permit = HEAVY_SLOTS.clone().acquire_owned().await.ok();
             *slot.lock().unwrap_or_else(|p| p.into_inner()) = permit;
         })

@@ -204,5 +204,7 @@ async fn client_disconnect_stops_the_guest_promptly() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     println!("disconnect to guest stopped: {:?}", start.elapsed());
-    assert!(start.elapsed() < Duration::from_millis(200), "{:?}", start.elapsed());
+    // A guest past its light ticks must still see the disconnect within a few ticks (it once
+    // took until the heavy-slot semaphore's coop budget ran out: ~130 ms).
+    assert!(start.elapsed() < Duration::from_millis(50), "{:?}", start.elapsed());
 }
