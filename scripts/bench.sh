@@ -33,7 +33,8 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 say "building the example bots, poe-host and poe-bench (release)"
 cargo build --release --quiet --target wasm32-wasip2 -p echo -p showcase -p misbehave
 cargo build --release --quiet -p poe-host -p poe-bench
-echo_wasm="$PWD/target/wasm32-wasip2/release/echo.wasm"
+target=$(realpath "${CARGO_TARGET_DIR:-target}")
+echo_wasm="$target/wasm32-wasip2/release/echo.wasm"
 
 say "per-request overhead micro-benchmark (criterion)"
 criterion_args=()
@@ -41,6 +42,6 @@ criterion_args=()
 POE_BENCH_ECHO_WASM="$echo_wasm" cargo bench --quiet -p poe-host --bench overhead -- ${criterion_args[@]+"${criterion_args[@]}"}
 
 say "end-to-end scenarios"
-target/release/poe-bench run $quick $write --shown-command "scripts/bench.sh" ${args[@]+"${args[@]}"}
+"$target/release/poe-bench" run $quick $write --shown-command "scripts/bench.sh" ${args[@]+"${args[@]}"}
 # (an `if`, not `[ … ] && …`: as the last command a false test would be the script's status)
 if [ -n "$write" ]; then say "updated BENCHMARKS.md and docs/bench/echo.svg"; fi

@@ -10,7 +10,8 @@ cargo build --release -p poe-host
 cargo build --release --target wasm32-wasip2 -p echo -p showcase
 
 mkdir -p bots-dev
-cp target/wasm32-wasip2/release/{echo,showcase}.wasm bots-dev/
+target=${CARGO_TARGET_DIR:-target}
+cp "$target"/wasm32-wasip2/release/{echo,showcase}.wasm bots-dev/
 if [ -z "${POE_ACCESS_KEY:-}" ]; then
   [ -s bots-dev/.dev-key ] || LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 >bots-dev/.dev-key
   POE_ACCESS_KEY=$(cat bots-dev/.dev-key)
@@ -26,4 +27,4 @@ cat >&2 <<MSG
       -d '{"version":"1.2","type":"query","query":[{"role":"user","content":"hello"}],"user_id":"u","conversation_id":"c","message_id":"m"}'
 
 MSG
-exec target/release/poe-host serve --bots bots-dev --listen "$listen"
+exec "$target/release/poe-host" serve --bots bots-dev --listen "$listen"

@@ -4,8 +4,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet -p poe-host || exit 1
-bin=target/debug/poe-host
-guests=target/guests/wasm32-wasip2/release
+target=${CARGO_TARGET_DIR:-target}
+bin=$target/debug/poe-host
+guests=$target/guests/wasm32-wasip2/release
 passed=0 failed=0
 ok() { echo "ok   $1"; passed=$((passed + 1)); }
 bad() { echo "FAIL $1"; failed=$((failed + 1)); }

@@ -126,26 +126,32 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         eprintln!("reload: {} swaps of one bot file", plan.reload_swaps);
         results.reload = Some(reload::reload(&env, &plan).await.context("reload scenario")?);
     }
-    results.criterion = report::read_criterion(&args.root.join("target/criterion"));
+    results.criterion = report::read_criterion(&target_dir(&args.root).join("criterion"));
     let context = context(&args, &plan, &load_before);
     let md = report::markdown(&mut results, &context);
     println!("{md}");
     save(&args, &env, &md, &mut results)
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to `root`) or `root/target`.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
+}
+
 /// Check the inputs exist and lay out the scratch directory (target/poe-bench).
 fn prepare(root: &Path) -> anyhow::Result<Env> {
     let must =
         |p: PathBuf, hint: &str| if p.exists() { Ok(p) } else { bail!("{} is missing: {hint}", p.display()) };
-    let host_bin = must(root.join("target/release/poe-host"), "cargo build --release -p poe-host")?;
-    let wasm_dir = root.join("target/wasm32-wasip2/release");
+    let target = target_dir(root);
+    let host_bin = must(target.join("release/poe-host"), "cargo build --release -p poe-host")?;
+    let wasm_dir = target.join("wasm32-wasip2/release");
     let build = "cargo build --release --target wasm32-wasip2 -p echo -p showcase";
     let echo_wasm = must(wasm_dir.join("echo.wasm"), build)?;
     let showcase = must(wasm_dir.join("showcase.wasm"), build)?;
     let misbehave_wasm = abs_path(wasm_dir.join("misbehave.wasm"));
     let python = must(root.join(".venv/bin/python"), "run scripts/setup.sh (creates the fastapi_poe venv)")?;
     let app_dir = must(root.join("tests/bench"), "run from the repository root")?;
-    let work = root.join("target/poe-bench");
+    let work = target.join("poe-bench");
     let bots = work.join("bots");
     std::fs::create_dir_all(&bots).context("cannot create target/poe-bench/bots")?;
     std::fs::copy(&echo_wasm, bots.join("echo.wasm")).context("cannot copy echo.wasm")?;
