@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 cargo build --quiet -p poe-host || exit 1
 target=${CARGO_TARGET_DIR:-target}
 bin=$target/debug/poe-host
-guests=$target/guests/wasm32-wasip2/release
+# tests/build.rs builds the guests into ./target/guests whatever CARGO_TARGET_DIR says.
+guests=target/guests/wasm32-wasip2/release
 passed=0 failed=0
 ok() { echo "ok   $1"; passed=$((passed + 1)); }
 bad() { echo "FAIL $1"; failed=$((failed + 1)); }
