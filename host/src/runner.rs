@@ -36,32 +36,27 @@ pub fn start_query(
 ) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(OUTPUT_BUFFER);
     let run = async move {
-        let store = run_query(bot, request, tx).await;
-        release(store, admitted);
+        run_query(bot, request, tx).await;
+        drop(admitted); // after the store: an admitted call always finds a free instance
     };
     tokio::spawn(run.in_current_span());
     rx
 }
 
-/// Answer the query; returns the store to be released.
-async fn run_query(
-    bot: Arc<LoadedBot>,
-    request: wit::QueryRequest,
-    tx: mpsc::Sender<Bytes>,
-) -> Store<BotCtx> {
+async fn run_query(bot: Arc<LoadedBot>, request: wit::QueryRequest, tx: mpsc::Sender<Bytes>) {
     let limits = bot.config.limits;
     let output = Output::new(bot.name.clone(), tx.clone(), &limits);
     let mut store = new_store(&bot, Some(output));
-    let call =
-        tokio::time::timeout(limits.timeout, call(&bot, &mut store, &bot.exports.get_response, (request,)));
-    let ended = tokio::select! {
+    let get_response = call(&bot, &mut store, &bot.exports.get_response, (request,));
+    let result = tokio::select! {
         biased;
-        () = tx.closed() => None,
-        result = call => Some(result.unwrap_or(Err(Fault::Timeout)).and_then(|(r,)| r.map_err(Fault::Returned))),
-    };
-    let Some(result) = ended else {
-        tracing::info!("client disconnected; bot stopped");
-        return store;
+        () = tx.closed() => {
+            tracing::info!("client disconnected; bot stopped");
+            return;
+        }
+        result = tokio::time::timeout(limits.timeout, get_response) => {
+            result.unwrap_or(Err(Fault::Timeout)).and_then(|(r,)| r.map_err(Fault::Returned))
+        }
     };
     let output = store.data_mut().output.take().expect("query stores have an output");
     match result {
@@ -75,18 +70,6 @@ async fn run_query(
         }
     }
     output.finish().await;
-    store
-}
-
-/// Free the call's instance and memory, then its admission slots: in that order, so an
-/// admitted call always finds a free instance.
-///
-/// Measured: freeing a 64 MiB store on the blocking pool instead of here made echo's p99
-/// next to memory hogs worse (10–13 ms against 6 ms), as a third busy thread on two cores
-/// preempts the workers; the kernel work has to happen somewhere.
-fn release(store: Store<BotCtx>, admitted: Admitted) {
-    drop(store);
-    drop(admitted);
 }
 
 /// Call `export` of a fresh instance of `bot` in `store`.
