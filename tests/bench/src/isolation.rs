@@ -24,8 +24,9 @@ const ADMIN_KEY: &str = "poebenchadminpoebenchadminpoeben";
 pub const CPU_BUDGET_SECS: u64 = 2;
 /// Linear memory per instance: where each `hog` call traps.
 pub const MAX_MEMORY_MIB: u64 = 64;
-/// How long the attackers run before echo is measured next to them.
-const LEAD: Duration = Duration::from_millis(500);
+/// How long the attackers may take to get going before echo is measured next to them (they
+/// start within milliseconds; the attack lasts this much longer than the measurements).
+const LEAD: Duration = Duration::from_secs(1);
 /// Keep-alive connections of a fixed-rate run: httpx's default pool limit (fastapi_poe's
 /// client is httpx). All are busy only after a stall of 100 / rate (50 ms at 2,000 req/s);
 /// requests then wait for one, and the wait counts in their latency. A pool that grew
@@ -86,7 +87,9 @@ pub async fn isolation(env: &Env, plan: &Plan) -> anyhow::Result<Isolation> {
         |t: Target, n: usize| tokio::spawn(async move { load::closed_loop(&t, n, attack).await });
     let loops = background(looping.clone(), plan.iso_loopers);
     let hogs = background(hog, plan.iso_hogs);
-    tokio::time::sleep(LEAD).await;
+    // Measure only once every attacker has a call running.
+    let mut admin = Admin { addr: host.addr, conn: None };
+    admin.wait_in_flight(plan.iso_loopers + plan.iso_hogs, LEAD).await?;
     let saturated = measure_saturated(&echo, plan, "under attack").await;
     let attacked = Phase { saturated, paced: measure_paced(&echo, plan, "under attack").await };
     let loop_calls = loops.await.context("the loop clients panicked")?;
@@ -220,12 +223,25 @@ impl Admin {
 
     /// Wait until no call is running (the attackers' last calls end by their limits).
     async fn wait_idle(&mut self, patience: Duration) -> anyhow::Result<()> {
+        self.wait_until(|n| n == 0, patience).await.context("calls still in flight")
+    }
+
+    /// Wait until at least `calls` calls run at once.
+    async fn wait_in_flight(&mut self, calls: usize, patience: Duration) -> anyhow::Result<()> {
+        self.wait_until(|n| n >= calls as u64, patience)
+            .await
+            .with_context(|| format!("fewer than {calls} calls ran"))
+    }
+
+    /// Poll the admin view (every 1 ms: there is no change notification) until `done` holds
+    /// for `in_flight`, for at most `patience`.
+    async fn wait_until(&mut self, done: impl Fn(u64) -> bool, patience: Duration) -> anyhow::Result<()> {
         let start = Instant::now();
-        while self.in_flight().await? != 0 {
+        while !done(self.in_flight().await?) {
             if start.elapsed() > patience {
-                bail!("calls still in flight after {patience:?}");
+                bail!("not within {patience:?}");
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(())
     }

@@ -17,8 +17,6 @@ use crate::scenarios::{Env, Plan, custom_section};
 
 /// Give up on one swap after this long.
 const PATIENCE: Duration = Duration::from_secs(10);
-/// Quiet time between one swap being served and the next write.
-const PAUSE: Duration = Duration::from_millis(250);
 
 /// Which bot answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +127,6 @@ pub async fn reload(env: &Env, plan: &Plan) -> anyhow::Result<Reload> {
         serving = if took.is_some() { Some(next) } else { serving };
         eprintln!("  swap {i:>2} {:<13} → {next:?}: {took:?}", method.name());
         r.swaps.push(Swap { method, took });
-        tokio::time::sleep(PAUSE).await;
     }
     host.stop().await;
     Ok(r)
