@@ -35,8 +35,9 @@ pub struct BotCtx {
 
 impl BotCtx {
     /// A context with no ambient authority: no files, env, args, sockets or stdin;
-    /// stdout and stderr go to the host log.
-    pub fn new(bot: Arc<str>, limits: &Limits, output: Option<Output>) -> Self {
+    /// stdout and stderr go to the host log. `heavy` is the call's claim on CPU beyond its
+    /// light phase (see `fairness`).
+    pub fn new(bot: Arc<str>, limits: &Limits, output: Option<Output>, heavy: HeavySlot) -> Self {
         let log = GuestLog::new(bot.clone(), limits.max_log_bytes);
         let wasi = WasiCtxBuilder::new()
             .stdout(log.clone())
@@ -61,7 +62,7 @@ impl BotCtx {
             output,
             ticks: 0,
             max_ticks: limits.cpu_ticks(),
-            heavy: HeavySlot::default(),
+            heavy,
         }
     }
 

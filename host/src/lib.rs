@@ -20,6 +20,7 @@ pub mod exports; // the handler's functions, type-checked once per bot
 pub mod fairness; // CPU-bound calls take turns on cores - 1 heavy slots
 pub mod fault; // Fault: guest failures as values and their error events
 pub mod guest_log; // guest stdout/stderr into the host log, capped
+pub mod lane; // the low-priority runtime CPU-bound calls move to
 pub mod limits; // time, CPU, memory and output limits
 pub mod loader; // compile + validate + pre-link a NAME.wasm
 pub mod output; // emitted parts → SSE events, ordering rules, output caps

@@ -16,7 +16,9 @@ use crate::admission::Admitted;
 use crate::bindings::types as wit;
 use crate::ctx::BotCtx;
 use crate::exports::Export;
+use crate::fairness::HeavySlot;
 use crate::fault::Fault;
+use crate::lane;
 use crate::loader::LoadedBot;
 use crate::output::{OUTPUT_BUFFER, Output};
 use crate::sse;
@@ -25,7 +27,8 @@ use crate::sse;
 /// with `done` (preceded by an `error` if the bot failed), unless the client goes away.
 /// `admitted` is held until the call ends, freeing its slots.
 ///
-/// The call runs on its own task. Measured: running its first poll inline in the connection
+/// The call runs on its own task, and moves to the background `lane` if it turns out to be
+/// CPU-bound. Measured: running its first poll inline in the connection
 /// task instead (no spawn for answers that complete at once) was slower, 27k against 33k
 /// echo req/s, since the spawned call overlaps with the connection's HTTP work on the other
 /// worker.
@@ -35,18 +38,27 @@ pub fn start_query(
     admitted: Admitted,
 ) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(OUTPUT_BUFFER);
-    let run = async move {
-        run_query(bot, request, tx).await;
-        drop(admitted); // after the store: an admitted call always finds a free instance
+    let slot = HeavySlot::default();
+    let run = {
+        let slot = slot.clone();
+        async move {
+            run_query(bot, request, tx, slot).await;
+            drop(admitted); // after the store: an admitted call always finds a free instance
+        }
     };
-    tokio::spawn(run.in_current_span());
+    tokio::spawn(lane::run(slot, run.in_current_span()));
     rx
 }
 
-async fn run_query(bot: Arc<LoadedBot>, request: wit::QueryRequest, tx: mpsc::Sender<Bytes>) {
+async fn run_query(
+    bot: Arc<LoadedBot>,
+    request: wit::QueryRequest,
+    tx: mpsc::Sender<Bytes>,
+    slot: HeavySlot,
+) {
     let limits = bot.config.limits;
     let output = Output::new(bot.name.clone(), tx.clone(), &limits);
-    let mut store = new_store(&bot, Some(output));
+    let mut store = new_store(&bot, Some(output), slot);
     let get_response = call(&bot, &mut store, &bot.exports.get_response, (request,));
     let result = tokio::select! {
         biased;
@@ -96,7 +108,7 @@ pub async fn get_settings(
     bot: &LoadedBot,
     request: wit::SettingsRequest,
 ) -> Result<wit::SettingsResponse, Fault> {
-    let mut store = new_store(bot, None);
+    let mut store = new_store(bot, None, HeavySlot::default());
     let (settings,) = bounded(bot, call(bot, &mut store, &bot.exports.get_settings, (request,))).await?;
     Ok(settings)
 }
@@ -114,7 +126,7 @@ pub enum Report {
 
 /// Deliver a report to the bot.
 pub async fn report(bot: &LoadedBot, report: Report) -> Result<(), Fault> {
-    let mut store = new_store(bot, None);
+    let mut store = new_store(bot, None, HeavySlot::default());
     let exports = &bot.exports;
     let store = &mut store;
     match report {
@@ -132,8 +144,8 @@ async fn bounded<T>(bot: &LoadedBot, call: impl Future<Output = Result<T, Fault>
     result
 }
 
-fn new_store(bot: &LoadedBot, output: Option<Output>) -> Store<BotCtx> {
-    let ctx = BotCtx::new(bot.name.clone(), &bot.config.limits, output);
+fn new_store(bot: &LoadedBot, output: Option<Output>, slot: HeavySlot) -> Store<BotCtx> {
+    let ctx = BotCtx::new(bot.name.clone(), &bot.config.limits, output, slot);
     let mut store = Store::new(bot.pre.engine(), ctx);
     BotCtx::install_limits(&mut store);
     store

@@ -47,6 +47,7 @@ pub struct HostConfig {
 pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
     let engine = new_engine(&config.engine)?;
     spawn_epoch_ticker(&engine);
+    crate::lane::start();
     let linker = new_linker(&engine)?;
     let cache = ArtifactCache::new(&engine, config.engine.cache_dir.clone())?;
     let loader = BotLoader::new(engine, linker, config.defaults.clone(), cache);
