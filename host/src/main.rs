@@ -32,7 +32,7 @@ fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.host_config();
     let state = server::build_state(&config).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let listener = server::bind(args.listen)?;
     println!("listening on http://{}", listener.local_addr()?);
     server::serve(listener, state, shutdown_signal()).await
 }

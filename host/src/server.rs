@@ -4,13 +4,14 @@
 //! tests exercise exactly what the binary runs.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::admission::Gate;
 use crate::auth::AccessKey;
@@ -24,6 +25,21 @@ use crate::sidecar::HostDefaults;
 
 /// How long in-flight responses may run on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Connections the kernel may hold for the host before it accepts them (capped by
+/// `net.core.somaxconn`). Tokio's `TcpListener::bind` asks for 128, as std does; with 1,000
+/// clients connecting at once the kernel's listen-overflow counter rose, and a client whose
+/// handshake is dropped only retries after a second.
+pub const LISTEN_BACKLOG: u32 = 8192;
+
+/// Bind `addr` for serving, with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() };
+    let socket = socket.with_context(|| format!("cannot create a socket for {addr}"))?;
+    socket.set_reuseaddr(true).context("cannot set SO_REUSEADDR")?;
+    socket.bind(addr).with_context(|| format!("cannot bind {addr}"))?;
+    socket.listen(LISTEN_BACKLOG).with_context(|| format!("cannot listen on {addr}"))
+}
 
 /// Everything needed to start a host.
 #[derive(Debug, Clone)]
