@@ -74,6 +74,10 @@ impl BotCtx {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut store| {
             let ctx = store.data_mut();
+            if !ctx.heavy.computed_a_tick() {
+                // The deadline passed while the call waited (sleep, I/O, its turn).
+                return Ok(UpdateDeadline::Continue(1));
+            }
             ctx.ticks += 1;
             if ctx.ticks > ctx.max_ticks {
                 return Ok(UpdateDeadline::Interrupt);

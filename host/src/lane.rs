@@ -51,7 +51,7 @@ pub fn run(
     slot: HeavySlot,
     call: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = ()> + Send {
-    let mut call = Box::pin(call);
+    let mut call = Box::pin(slot.clone().drive(call));
     async move {
         let turned_heavy = poll_fn(|cx| match call.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(false),

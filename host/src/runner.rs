@@ -108,8 +108,10 @@ pub async fn get_settings(
     bot: &LoadedBot,
     request: wit::SettingsRequest,
 ) -> Result<wit::SettingsResponse, Fault> {
-    let mut store = new_store(bot, None, HeavySlot::default());
-    let (settings,) = bounded(bot, call(bot, &mut store, &bot.exports.get_settings, (request,))).await?;
+    let slot = HeavySlot::default();
+    let mut store = new_store(bot, None, slot.clone());
+    let settings = call(bot, &mut store, &bot.exports.get_settings, (request,));
+    let (settings,) = bounded(bot, slot.drive(settings)).await?;
     Ok(settings)
 }
 
@@ -126,14 +128,18 @@ pub enum Report {
 
 /// Deliver a report to the bot.
 pub async fn report(bot: &LoadedBot, report: Report) -> Result<(), Fault> {
-    let mut store = new_store(bot, None, HeavySlot::default());
+    let slot = HeavySlot::default();
+    let mut store = new_store(bot, None, slot.clone());
     let exports = &bot.exports;
     let store = &mut store;
-    match report {
-        Report::Feedback(r) => bounded(bot, call(bot, store, &exports.on_feedback, (r,))).await,
-        Report::Reaction(r) => bounded(bot, call(bot, store, &exports.on_reaction, (r,))).await,
-        Report::Error(r) => bounded(bot, call(bot, store, &exports.on_error, (r,))).await,
-    }
+    let delivered = async {
+        match report {
+            Report::Feedback(r) => call(bot, store, &exports.on_feedback, (r,)).await,
+            Report::Reaction(r) => call(bot, store, &exports.on_reaction, (r,)).await,
+            Report::Error(r) => call(bot, store, &exports.on_error, (r,)).await,
+        }
+    };
+    bounded(bot, slot.drive(delivered)).await
 }
 
 async fn bounded<T>(bot: &LoadedBot, call: impl Future<Output = Result<T, Fault>>) -> Result<T, Fault> {

@@ -120,6 +120,18 @@ async fn deadline_ends_a_slow_response() {
     assert!(took < Duration::from_millis(1000), "{took:?}");
 }
 
+/// Waking from a sleep is not computing: a bot that waits twenty times, with a CPU budget
+/// of five ticks, finishes (it was cut off after five waits when each wake-up was charged).
+#[tokio::test]
+async fn waiting_is_not_charged_to_the_cpu_budget() {
+    let limits = Limits { cpu_budget: Duration::from_millis(5), ..tight() };
+    let host = hostile_host(limits).await;
+    let events = host.query("misbehave", "drip 20").await;
+    assert_done_once_at_end(&events);
+    assert_eq!(events.len(), 21, "{events:?}");
+    assert!(events[..20].iter().all(|e| e.name == "text"), "{events:?}");
+}
+
 #[tokio::test]
 async fn guest_has_no_files_env_args_or_sockets() {
     let host = hostile_host(tight()).await;
