@@ -19,6 +19,7 @@ args=()
 for arg in "$@"; do
   case "$arg" in
     --quick) quick="--quick"; write="" ;;
+    --write) write="--write" ;; # the default for a full run; with --quick, save that run too
     *) args+=("$arg") ;;
   esac
 done

@@ -15,6 +15,7 @@ use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -71,24 +72,27 @@ impl HeavySlot {
         })
     }
 
-    /// Drive `call` (the future of the guest call this slot belongs to), noting when it is
-    /// resumed, and give back the slot whenever it stops to wait for anything but its
-    /// turn: a call that sleeps or waits for I/O while holding a slot would keep every
-    /// other heavy call waiting that long (measured: 1,000 streams that each sleep 1 s had
-    /// a 2–3 s p99, as some of them held the one slot through their sleep).
+    /// Drive `call` (the future of the guest call this slot belongs to) with
+    /// [`poll_call`](Self::poll_call).
     pub async fn drive<F: Future>(self, call: F) -> F::Output {
         let mut call = pin!(call);
-        poll_fn(|cx| {
-            self.0.resumed.store(now_nanos(), Ordering::Relaxed);
-            let polled = call.as_mut().poll(cx);
-            if polled.is_pending() {
-                // A turn that is being waited for holds no permit, so this frees only a
-                // slot held through some other wait.
-                self.release();
-            }
-            polled
-        })
-        .await
+        poll_fn(|cx| self.poll_call(call.as_mut(), cx)).await
+    }
+
+    /// Poll `call`, noting when it is resumed, and give back the slot whenever it stops to
+    /// wait for anything but its turn: a call that sleeps or waits for I/O while holding a
+    /// slot would keep every other heavy call waiting that long (measured: 1,000 streams
+    /// that each sleep 1 s had a 2–5 s p99, as some of them held the one slot through their
+    /// sleep).
+    pub fn poll_call<F: Future + ?Sized>(&self, call: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.0.resumed.store(now_nanos(), Ordering::Relaxed);
+        let polled = call.poll(cx);
+        if polled.is_pending() {
+            // A turn that is being waited for holds no permit, so this frees only a slot
+            // held through some other wait.
+            self.release();
+        }
+        polled
     }
 
     /// Whether the epoch tick that just ended counts as computed by the call. The epoch
