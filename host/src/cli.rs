@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::admission::{self, QueuePolicy};
 use crate::auth::AccessKey;
 use crate::engine::{DEFAULT_POOL_SIZE, EngineOptions};
+use crate::lane;
 use crate::limits::{self, Limits};
 use crate::routes::DEFAULT_MAX_BODY;
 use crate::server::HostConfig;
@@ -111,6 +112,14 @@ pub struct ServeArgs {
     /// Directory for compiled bots, so restarts do not recompile; "none" disables it.
     #[arg(long, env = "POE_HOST_CACHE_DIR", default_value_os_t = default_cache_dir())]
     pub cache_dir: PathBuf,
+
+    /// OS niceness (0-19) of the threads that run CPU-bound calls once they pass their
+    /// first millisecond. 19 gives short requests the CPU first, at the cost of heavy calls
+    /// (and noticing their deadline or disconnect) waiting while the host is saturated;
+    /// 0 runs them at normal priority. Linux only.
+    #[arg(long, env = "POE_HOST_LANE_NICENESS", default_value_t = lane::DEFAULT_NICENESS,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub lane_niceness: i32,
 }
 
 fn default_cache_dir() -> PathBuf {
@@ -149,6 +158,26 @@ impl ServeArgs {
             max_body: self.max_body_bytes,
             watch: !self.no_watch,
             admin_key: self.admin_key.as_deref().map(AccessKey::new),
+            lane_niceness: self.lane_niceness,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let cli = Cli::try_parse_from([&["poe-host", "serve"], args].concat())?;
+        let Command::Serve(serve) = cli.command else { unreachable!("serve was asked for") };
+        Ok(serve)
+    }
+
+    #[test]
+    fn lane_niceness_defaults_to_the_lowest_priority_and_is_range_checked() {
+        assert_eq!(serve(&[]).unwrap().host_config().lane_niceness, lane::DEFAULT_NICENESS);
+        assert_eq!(serve(&["--lane-niceness", "0"]).unwrap().host_config().lane_niceness, 0);
+        assert!(serve(&["--lane-niceness", "20"]).is_err());
+        assert!(serve(&["--lane-niceness", "-1"]).is_err());
     }
 }

@@ -10,12 +10,16 @@
 //! and two memory hogs went from 62% of its capacity alone to 94%; at a fixed 2,000 req/s
 //! next to a looping bot, echo's p99 is now that of echo alone (0.56 against 0.63 ms).
 //!
+//! The price is paid by the heavy calls: while short requests keep every core busy, a call
+//! on the lane gets little CPU, so its deadline or its client's disconnect is acted on late
+//! too. `--lane-niceness` trades this back (0 runs the lane at normal priority).
+//!
 //! A call moves at most once, while it is suspended in its epoch yield: its future is
 //! boxed, so moving it to another task moves a pointer, and the next poll registers the
 //! new task's waker with everything the call waits on (the `Future` contract).
 
 use std::future::{Future, poll_fn};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::task::Poll;
 
 use tokio::runtime::Runtime;
@@ -23,23 +27,37 @@ use tokio::task::JoinHandle;
 
 use crate::fairness::HeavySlot;
 
-/// Niceness of the lane's threads: the lowest priority there is.
-const LANE_NICENESS: i32 = 19;
+/// Niceness of the lane's threads unless configured: the lowest priority there is.
+pub const DEFAULT_NICENESS: i32 = 19;
+
+/// The niceness the lane was started with (see [`start`]).
+static NICENESS: OnceLock<i32> = OnceLock::new();
 
 static LANE: LazyLock<Runtime> = LazyLock::new(|| {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let niceness = niceness();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name("poe-host-heavy")
-        .on_thread_start(lower_priority)
+        .on_thread_start(move || lower_priority(niceness))
         .enable_time()
         .build()
         .expect("starting the background lane's threads at startup")
 });
 
-/// Start the lane's threads now rather than on the first heavy call.
-pub fn start() {
+/// Start the lane's threads now, at `niceness` (0 is normal priority, 19 the lowest). The
+/// lane serves the whole process, so the first start decides; a different value later is
+/// logged and ignored.
+pub fn start(niceness: i32) {
+    let set = *NICENESS.get_or_init(|| niceness);
+    if set != niceness {
+        tracing::warn!(set, asked = niceness, "the background lane already runs at another niceness");
+    }
     LazyLock::force(&LANE);
+}
+
+fn niceness() -> i32 {
+    NICENESS.get().copied().unwrap_or(DEFAULT_NICENESS)
 }
 
 /// Run `call` on the task that polls the returned future until `slot` says it has turned
@@ -82,11 +100,15 @@ impl Drop for AbortOnDrop {
 
 /// On Linux, `setpriority(PRIO_PROCESS, 0)` applies to the calling thread only; elsewhere it
 /// would lower the whole process, so the lane runs at normal priority there.
-fn lower_priority() {
+fn lower_priority(niceness: i32) {
     #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(None, LANE_NICENESS) {
+    if niceness != 0
+        && let Err(e) = rustix::process::setpriority_process(None, niceness)
+    {
         tracing::warn!("cannot lower the background lane's priority: {e}");
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = niceness;
 }
 
 #[cfg(test)]
@@ -127,6 +149,6 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(niceness, LANE_NICENESS);
+        assert_eq!(niceness, DEFAULT_NICENESS);
     }
 }

@@ -56,6 +56,8 @@ pub struct HostConfig {
     pub watch: bool,
     /// Key for the admin view; `None` turns it off.
     pub admin_key: Option<AccessKey>,
+    /// Niceness of the background lane's threads (see `lane`).
+    pub lane_niceness: i32,
 }
 
 /// Build the engine, load every bot in the bots directory, start watching it (if asked),
@@ -63,7 +65,7 @@ pub struct HostConfig {
 pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
     let engine = new_engine(&config.engine)?;
     spawn_epoch_ticker(&engine);
-    crate::lane::start();
+    crate::lane::start(config.lane_niceness);
     let linker = new_linker(&engine)?;
     let cache = ArtifactCache::new(&engine, config.engine.cache_dir.clone())?;
     let loader = BotLoader::new(engine, linker, config.defaults.clone(), cache);

@@ -105,6 +105,11 @@ impl TestHost {
             max_body: options.max_body,
             watch: true,
             admin_key: Some(AccessKey::new(ADMIN_KEY)),
+            // The tests assert how fast limits and disconnects take effect while the other
+            // tests keep both cores busy; at the default niceness a CPU-bound test guest
+            // would get what those leave. The lane's priority has its own unit test, and
+            // its effect is measured by `poe-bench` (isolation).
+            lane_niceness: 0,
         };
         let state = server::build_state(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
