@@ -24,6 +24,7 @@ struct BotView {
     loaded_at: Option<String>,
     load_ms: Option<f64>,
     keyless: Option<bool>,
+    in_flight: Option<usize>,
     last_error: Option<String>,
     last_error_at: Option<String>,
 }
@@ -69,6 +70,7 @@ fn view(s: &BotStatus) -> BotView {
         loaded_at: bot.map(|b| rfc3339(b.loaded_at)),
         load_ms: bot.map(|b| (b.compile_time.as_secs_f64() * 1e4).round() / 10.0),
         keyless: bot.map(|b| b.config.access_key.is_none()),
+        in_flight: bot.map(|b| b.gate.in_use()),
         last_error: s.last_error.as_ref().map(|(e, _)| e.clone()),
         last_error_at: s.last_error.as_ref().map(|(_, t)| rfc3339(*t)),
     }

@@ -65,6 +65,12 @@ impl Gate {
         permit.ok().and_then(Result::ok).ok_or(Busy)
     }
 
+    /// Whether this gate is what `Gate::new(capacity, policy)` would build, so that a new
+    /// version of a bot can keep admitting through it.
+    pub fn admits_like(&self, capacity: usize, policy: QueuePolicy) -> bool {
+        self.capacity == capacity.max(1) && self.policy == policy
+    }
+
     /// Calls running now.
     pub fn in_use(&self) -> usize {
         self.capacity - self.slots.available_permits()

@@ -40,8 +40,10 @@ pub struct LoadedBot {
     pub pre: InstancePre<BotCtx>,
     /// Its `handler` functions, type-checked.
     pub exports: HandlerExports,
-    /// Admission for this bot's calls (its concurrency cap and queue).
-    pub gate: Gate,
+    /// Admission for this bot's calls (its concurrency cap and queue). A new version with
+    /// the same cap shares its predecessor's gate, so calls still running on the old version
+    /// count against the cap: it holds across a swap instead of doubling for a while.
+    pub gate: Arc<Gate>,
 }
 
 impl std::fmt::Debug for LoadedBot {
@@ -140,6 +142,11 @@ impl BotLoader {
             Some(previous) => ((previous.pre.clone(), previous.exports.clone()), None),
             None => self.compile(path, &bytes, &hash).map(|(linked, outcome)| (linked, Some(outcome)))?,
         };
+        let (capacity, queue) = (config.limits.max_concurrent, self.defaults.queue);
+        let gate = match previous.filter(|p| p.gate.admits_like(capacity, queue)) {
+            Some(previous) => previous.gate.clone(),
+            None => Arc::new(Gate::new(capacity, queue)),
+        };
         Ok(LoadedBot {
             name: name.into(),
             path: path.to_owned(),
@@ -147,7 +154,7 @@ impl BotLoader {
             loaded_at: SystemTime::now(),
             compile_time: started.elapsed(),
             origin,
-            gate: Gate::new(config.limits.max_concurrent, self.defaults.queue),
+            gate,
             config,
             pre,
             exports,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use poe_host::admission::QueuePolicy;
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -125,6 +126,39 @@ async fn broken_file_keeps_the_good_version_serving_until_fixed() {
     let admin = host.admin().await;
     let echo = admin["bots"].as_array().unwrap().iter().find(|b| b["name"] == "echo").unwrap().clone();
     assert_eq!(echo["last_error"], Value::Null, "fixing the file clears the error");
+}
+
+/// The admin view's entry for `bot`.
+async fn admin_entry(host: &TestHost, bot: &str) -> Value {
+    let admin = host.admin().await;
+    admin["bots"].as_array().unwrap().iter().find(|b| b["name"] == bot).unwrap().clone()
+}
+
+/// A new version with the same cap admits through the old version's gate: a call still
+/// running on the old version holds the only slot, so the new version queues, then 503s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_bot_keeps_its_concurrency_cap() {
+    let sidecar = "[limits]\nmax_concurrent = 1\n".to_owned();
+    let queue = QueuePolicy { max_queued: 8, timeout: Duration::from_millis(300) };
+    let host = TestHost::with(Options {
+        sidecars: vec![("showcase", sidecar.clone())],
+        queue,
+        ..Options::default()
+    })
+    .await;
+    let running = host.post("showcase", &query("sleep 2000")).await;
+    assert_eq!(running.status(), 200);
+    let loaded = admin_entry(&host, "showcase").await["loaded_at"].clone();
+    std::fs::write(host.file("showcase.toml"), format!("{sidecar}# edited\n")).unwrap();
+    let start = Instant::now();
+    while admin_entry(&host, "showcase").await["loaded_at"] == loaded {
+        assert!(start.elapsed() < SWAP_DEADLINE, "the edited sidecar was not reloaded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(admin_entry(&host, "showcase").await["in_flight"], json!(1), "the old call counts");
+    let refused = host.post("showcase", &query("x")).await;
+    assert_eq!(refused.status(), 503, "the cap of 1 held across the swap");
+    drop(running);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
