@@ -44,7 +44,7 @@ struct Claim {
     permit: Mutex<Option<OwnedSemaphorePermit>>,
     heavy: AtomicBool,
     /// When the call was last resumed, in nanoseconds since [`START`]; 0 if it is not
-    /// driven by [`HeavySlot::drive`].
+    /// polled through [`HeavySlot::poll_call`].
     resumed: AtomicU64,
 }
 

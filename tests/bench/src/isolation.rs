@@ -2,7 +2,8 @@
 //! measured alone, then again while background clients keep the `misbehave` fixture looping
 //! until its CPU budget ends it and allocating until its memory cap traps it; each time first
 //! back to back (saturated: how capacity is shared), then at a fixed rate (the latency a user
-//! sees, which the 2× goal judges). Then: how long after a client disconnects mid-stream does
+//! sees, which the 2× goal judges). The fixed rate runs alone once more after the attack,
+//! pooled with the first run. Then: how long after a client disconnects mid-stream does
 //! the guest stop (`in_flight` of `GET /_admin/bots` back to 0)?
 
 use std::net::SocketAddr;
@@ -98,6 +99,11 @@ pub async fn isolation(env: &Env, plan: &Plan) -> anyhow::Result<Isolation> {
         "  attackers: loop calls {} ok / {} wrong, hog calls {} ok / {} wrong",
         loop_calls.ok, loop_calls.errors, hog_calls.ok, hog_calls.errors
     );
+    // Alone again once the attack is over (alone, attacked, alone), pooled with the first:
+    // a quiet or noisy moment on a shared machine then weighs on neither side alone.
+    admin.wait_idle(Duration::from_secs(10)).await?;
+    let mut alone = alone;
+    alone.paced.merge(measure_paced(&echo, plan, "alone again").await);
 
     let (disconnect, disconnect_stuck) =
         disconnect_trials(host.addr, &looping, plan.disconnect_trials).await?;

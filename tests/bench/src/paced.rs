@@ -33,6 +33,15 @@ pub struct PacedResult {
     pub waited: u64,
 }
 
+impl PacedResult {
+    /// Pool `other` (a second run at the same rate) into this one.
+    pub fn merge(&mut self, other: PacedResult) {
+        self.load.merge(other.load);
+        self.lag.merge(other.lag);
+        self.waited += other.waited;
+    }
+}
+
 /// What every request of a fixed-rate run shares: the target and the connection pool.
 struct Paced {
     target: Target,

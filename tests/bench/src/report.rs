@@ -240,7 +240,8 @@ fn paced_table(md: &mut String, iso: &mut Isolation) {
     );
     md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     let attacked = attack_label(iso);
-    for (name, p) in [("alone", &mut iso.alone.paced), (attacked.as_str(), &mut iso.attacked.paced)] {
+    let alone = "alone (before and after the attack, pooled)";
+    for (name, p) in [(alone, &mut iso.alone.paced), (attacked.as_str(), &mut iso.attacked.paced)] {
         let l = &mut p.load.latencies;
         let _ = writeln!(
             md,
