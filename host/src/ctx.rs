@@ -74,8 +74,10 @@ impl BotCtx {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut store| {
             let ctx = store.data_mut();
-            if !ctx.heavy.computed_a_tick() {
-                // The deadline passed while the call waited (sleep, I/O, its turn).
+            // A tick is charged once the call has computed past the ticks already charged:
+            // when the deadline passed while it waited (sleep, I/O, its turn), it has not. At
+            // most one per callback, so time the OS took the thread away is not charged.
+            if ctx.heavy.computed_ticks().is_some_and(|computed| computed <= ctx.ticks) {
                 return Ok(UpdateDeadline::Continue(1));
             }
             ctx.ticks += 1;

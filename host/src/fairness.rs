@@ -16,7 +16,7 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -46,6 +46,8 @@ struct Claim {
     /// When the call was last resumed, in nanoseconds since [`START`]; 0 if it is not
     /// polled through [`HeavySlot::poll_call`].
     resumed: AtomicU64,
+    /// Nanoseconds the call spent inside its finished polls: the time it computed.
+    busy: AtomicU64,
 }
 
 /// The origin of [`Claim::resumed`].
@@ -85,8 +87,10 @@ impl HeavySlot {
     /// that each sleep 1 s had a 2–5 s p99, as some of them held the one slot through their
     /// sleep).
     pub fn poll_call<F: Future + ?Sized>(&self, call: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.0.resumed.store(now_nanos(), Ordering::Relaxed);
+        let resumed = now_nanos();
+        self.0.resumed.store(resumed, Ordering::Relaxed);
         let polled = call.poll(cx);
+        self.0.busy.fetch_add(now_nanos().saturating_sub(resumed), Ordering::Relaxed);
         if polled.is_pending() {
             // A turn that is being waited for holds no permit, so this frees only a slot
             // held through some other wait.
@@ -95,14 +99,19 @@ impl HeavySlot {
         polled
     }
 
-    /// Whether the epoch tick that just ended counts as computed by the call. The epoch
-    /// callback also runs at the first check after a wait (the deadline passed while the
-    /// call slept), microseconds after it was resumed: that is not computing and is not
-    /// charged. Otherwise a tick counts once the call has run for half of one since it was
-    /// resumed, so that on average a charged tick is one tick of computing.
-    pub fn computed_a_tick(&self) -> bool {
+    /// Whole epoch ticks the call has computed: the time spent inside its polls, so far
+    /// and in the current one. `None` if the call is not polled through
+    /// [`poll_call`](Self::poll_call), which leaves the epoch callback to charge a tick each
+    /// time it runs. Time spent waiting (sleep, I/O, its turn) is outside any poll, so it is
+    /// never charged, yet short bursts between waits still add up: a bot cannot slip under
+    /// its budget by sleeping a little between every half millisecond of work.
+    pub fn computed_ticks(&self) -> Option<u64> {
         let resumed = self.0.resumed.load(Ordering::Relaxed);
-        resumed == 0 || Duration::from_nanos(now_nanos().saturating_sub(resumed)) >= EPOCH_TICK / 2
+        if resumed == 0 {
+            return None;
+        }
+        let busy = self.0.busy.load(Ordering::Relaxed) + now_nanos().saturating_sub(resumed);
+        Some(busy / u64::try_from(EPOCH_TICK.as_nanos()).unwrap_or(u64::MAX).max(1))
     }
 
     /// Whether the call has computed past its light phase.
@@ -154,19 +163,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn waking_from_a_wait_is_not_a_computed_tick() {
+    async fn waiting_is_not_computing_but_short_bursts_add_up() {
         let slot = HeavySlot::default();
-        assert!(slot.computed_a_tick(), "undriven calls are charged every tick, as before");
+        assert_eq!(slot.computed_ticks(), None, "undriven calls are charged per callback");
         let probe = slot.clone();
-        let computed = slot
+        let spin = |d| {
+            let start = Instant::now();
+            while start.elapsed() < d {}
+        };
+        let (after_wait, after_bursts) = slot
             .drive(async move {
-                tokio::time::sleep(EPOCH_TICK * 3).await;
-                let after_wait = probe.computed_a_tick();
-                let spin = Instant::now();
-                while spin.elapsed() < EPOCH_TICK {}
-                (after_wait, probe.computed_a_tick())
+                tokio::time::sleep(EPOCH_TICK * 5).await;
+                let after_wait = probe.computed_ticks();
+                for _ in 0..20 {
+                    spin(EPOCH_TICK / 4); // a quarter tick of work, then a wait
+                    tokio::task::yield_now().await;
+                }
+                (after_wait, probe.computed_ticks())
             })
             .await;
-        assert_eq!(computed, (false, true));
+        assert_eq!(after_wait, Some(0), "five ticks asleep are not five ticks computed");
+        assert!(after_bursts >= Some(4), "twenty quarter ticks are five ticks: {after_bursts:?}");
     }
 }

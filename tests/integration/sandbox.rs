@@ -64,6 +64,18 @@ async fn infinite_loop_is_stopped_by_the_cpu_budget_without_starving_others() {
     assert!(echo_took < Duration::from_millis(500), "echo took {echo_took:?} beside a loop");
 }
 
+/// Work in short bursts between tiny sleeps is still computing: it adds up to the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn computing_between_short_sleeps_is_stopped_by_the_cpu_budget() {
+    let limits =
+        Limits { cpu_budget: Duration::from_millis(200), timeout: Duration::from_secs(10), ..tight() };
+    let host = hostile_host(limits).await;
+    let (events, took) = timed(host.query("misbehave", "nibble")).await;
+    assert_eq!(events[0].data, json!({"text": "nibbling"}));
+    assert_ends_with_unexpected_issue(&events);
+    assert!(took < Duration::from_secs(5), "nibble ran {took:?} on a 200 ms budget (deadline 10 s)");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_hog_hits_its_cap() {
     let host = hostile_host(tight()).await;
