@@ -91,9 +91,9 @@ impl HeavySlot {
         self.0.resumed.store(resumed, Ordering::Relaxed);
         let polled = call.poll(cx);
         self.0.busy.fetch_add(now_nanos().saturating_sub(resumed), Ordering::Relaxed);
-        if polled.is_pending() {
+        if polled.is_pending() && self.is_heavy() {
             // A turn that is being waited for holds no permit, so this frees only a slot
-            // held through some other wait.
+            // held through some other wait. A light call never holds one.
             self.release();
         }
         polled
@@ -173,6 +173,8 @@ mod tests {
         };
         let (after_wait, after_bursts) = slot
             .drive(async move {
+                // The wait is the stimulus here, not a way to order events: five ticks pass
+                // while the call is not being polled.
                 tokio::time::sleep(EPOCH_TICK * 5).await;
                 let after_wait = probe.computed_ticks();
                 for _ in 0..20 {

@@ -105,16 +105,7 @@ async fn broken_file_keeps_the_good_version_serving_until_fixed() {
     let host = TestHost::start().await;
     let path = host.file("echo.wasm");
     std::fs::write(&path, b"\0asm\x0d\0\x01\0garbage").unwrap();
-    let start = Instant::now();
-    let error = loop {
-        let admin = host.admin().await;
-        let echo = admin["bots"].as_array().unwrap().iter().find(|b| b["name"] == "echo").unwrap().clone();
-        if !echo["last_error"].is_null() {
-            break echo;
-        }
-        assert!(start.elapsed() < Duration::from_secs(3), "no error recorded: {admin}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let error = admin_entry_once(&host, "echo", |e| !e["last_error"].is_null(), Duration::from_secs(3)).await;
     assert!(
         error["last_error"].as_str().unwrap().contains("echo.wasm is not a valid wasm component"),
         "{error}"
@@ -123,8 +114,7 @@ async fn broken_file_keeps_the_good_version_serving_until_fixed() {
     assert_eq!(answer(&host, "echo").await.as_deref(), Some("x"), "old version keeps serving");
     std::fs::copy(guests::SHOWCASE, &path).unwrap();
     wait_for(&host, "echo", Some("unknown command: x")).await;
-    let admin = host.admin().await;
-    let echo = admin["bots"].as_array().unwrap().iter().find(|b| b["name"] == "echo").unwrap().clone();
+    let echo = admin_entry(&host, "echo").await;
     assert_eq!(echo["last_error"], Value::Null, "fixing the file clears the error");
 }
 
@@ -132,6 +122,25 @@ async fn broken_file_keeps_the_good_version_serving_until_fixed() {
 async fn admin_entry(host: &TestHost, bot: &str) -> Value {
     let admin = host.admin().await;
     admin["bots"].as_array().unwrap().iter().find(|b| b["name"] == bot).unwrap().clone()
+}
+
+/// `bot`'s admin entry once `done` holds for it, within `patience`. A reload pushes no
+/// notification, so this polls the admin view (every 5 ms).
+async fn admin_entry_once(
+    host: &TestHost,
+    bot: &str,
+    done: impl Fn(&Value) -> bool,
+    patience: Duration,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let entry = admin_entry(host, bot).await;
+        if done(&entry) {
+            return entry;
+        }
+        assert!(start.elapsed() < patience, "{bot} never got there: {entry}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// A new version with the same cap admits through the old version's gate: a call still
@@ -150,12 +159,8 @@ async fn a_reloaded_bot_keeps_its_concurrency_cap() {
     assert_eq!(running.status(), 200);
     let loaded = admin_entry(&host, "showcase").await["loaded_at"].clone();
     std::fs::write(host.file("showcase.toml"), format!("{sidecar}# edited\n")).unwrap();
-    let start = Instant::now();
-    while admin_entry(&host, "showcase").await["loaded_at"] == loaded {
-        assert!(start.elapsed() < SWAP_DEADLINE, "the edited sidecar was not reloaded");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(admin_entry(&host, "showcase").await["in_flight"], json!(1), "the old call counts");
+    let reloaded = admin_entry_once(&host, "showcase", |e| e["loaded_at"] != loaded, SWAP_DEADLINE).await;
+    assert_eq!(reloaded["in_flight"], json!(1), "the old call counts");
     let refused = host.post("showcase", &query("x")).await;
     assert_eq!(refused.status(), 503, "the cap of 1 held across the swap");
     drop(running);

@@ -80,7 +80,7 @@ pub async fn isolation(env: &Env, plan: &Plan) -> anyhow::Result<Isolation> {
 
     load::closed_loop(&echo, plan.iso_workers, plan.warmup).await;
     let saturated = measure_saturated(&echo, plan, "alone").await;
-    let alone = Phase { saturated, paced: measure_paced(&echo, plan, "alone").await };
+    let mut alone = Phase { saturated, paced: measure_paced(&echo, plan, "alone").await };
 
     // The attackers outlast both attacked measurements, fixed-rate drain included.
     let attack = LEAD + Duration::from_secs(plan.iso_secs + plan.iso_rate_secs + 1);
@@ -102,7 +102,6 @@ pub async fn isolation(env: &Env, plan: &Plan) -> anyhow::Result<Isolation> {
     // Alone again once the attack is over (alone, attacked, alone), pooled with the first:
     // a quiet or noisy moment on a shared machine then weighs on neither side alone.
     admin.wait_idle(Duration::from_secs(10)).await?;
-    let mut alone = alone;
     alone.paced.merge(measure_paced(&echo, plan, "alone again").await);
 
     let (disconnect, disconnect_stuck) =
