@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of the built `poe-host` binary: `check` exit codes, `serve` printing its
-# address on port 0, and an echo query over curl-like HTTP. Prints "N passed, N failed".
+# address on port 0, an echo query over curl-like HTTP, and a log file in plain text.
+# Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet -p poe-host || exit 1
@@ -34,6 +35,8 @@ sys.exit(0 if reply == expected else f"unexpected reply: {reply!r}")
 PY
 kill -TERM "$pid"; wait "$pid"; rc=$?
 [ "$rc" -eq 0 ] && ok "SIGTERM shuts down cleanly" || bad "exit code after SIGTERM: $rc"
+grep -q "loaded bot=echo" "$log" && ! grep -q $'\e' "$log" && ok "a log written to a file is plain text" \
+  || bad "log file has colour codes or lacks the load line: $(head -c 300 "$log" | cat -v)"
 rm -rf "$dir" "$log"
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,5 +1,6 @@
 //! The `poe-host` binary: parse flags, set up logging, then serve or check.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -14,6 +15,8 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("poe_host=info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: a log file or journald gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
