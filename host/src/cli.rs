@@ -61,15 +61,15 @@ pub struct ServeArgs {
     pub allow_without_key: bool,
 
     /// Seconds one response may take, waiting included.
-    #[arg(long, env = "POE_HOST_TIMEOUT_SECS", default_value_t = limits::DEFAULT_TIMEOUT.as_secs_f64())]
+    #[arg(long, env = "POE_HOST_TIMEOUT_SECS", default_value_t = limits::DEFAULT_TIMEOUT.as_secs_f64(), value_parser = seconds)]
     pub timeout_secs: f64,
 
     /// Seconds of CPU one call may spend running wasm.
-    #[arg(long, env = "POE_HOST_CPU_BUDGET_SECS", default_value_t = limits::DEFAULT_CPU_BUDGET.as_secs_f64())]
+    #[arg(long, env = "POE_HOST_CPU_BUDGET_SECS", default_value_t = limits::DEFAULT_CPU_BUDGET.as_secs_f64(), value_parser = seconds)]
     pub cpu_budget_secs: f64,
 
     /// Linear memory one bot instance may use, in MiB.
-    #[arg(long, env = "POE_HOST_MAX_MEMORY_MIB", default_value_t = limits::DEFAULT_MAX_MEMORY >> 20)]
+    #[arg(long, env = "POE_HOST_MAX_MEMORY_MIB", default_value_t = limits::DEFAULT_MAX_MEMORY >> 20, value_parser = mebibytes)]
     pub max_memory_mib: usize,
 
     /// Events one response may contain.
@@ -122,12 +122,24 @@ pub struct ServeArgs {
     pub lane_niceness: i32,
 }
 
+/// A `--…-secs` value: a number of seconds that `limits::secs` accepts.
+fn seconds(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|_| format!("{text} is not a number"))?;
+    limits::secs(value).map(|_| value)
+}
+
+/// A `--…-mib` memory value that `limits::memory_mib` accepts.
+fn mebibytes(text: &str) -> Result<usize, String> {
+    let value: usize = text.parse().map_err(|_| format!("{text} is not a whole number"))?;
+    limits::memory_mib(value).map(|_| value)
+}
+
 fn default_cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
+    std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("poe-host")
+        // Never a shared temporary directory: another user could plant compiled code there.
+        .map_or_else(|| PathBuf::from("none"), |base| base.join("poe-host"))
 }
 
 impl ServeArgs {
@@ -179,5 +191,18 @@ mod tests {
         assert_eq!(serve(&["--lane-niceness", "0"]).unwrap().host_config().lane_niceness, 0);
         assert!(serve(&["--lane-niceness", "20"]).is_err());
         assert!(serve(&["--lane-niceness", "-1"]).is_err());
+    }
+
+    #[test]
+    fn limit_flags_out_of_range_are_refused_before_serving() {
+        assert_eq!(
+            serve(&["--timeout-secs", "0.5"]).unwrap().host_config().defaults.limits.timeout.as_millis(),
+            500
+        );
+        for bad in [["--timeout-secs", "-1"], ["--cpu-budget-secs", "nan"], ["--cpu-budget-secs", "1e300"]] {
+            assert!(serve(&bad).is_err(), "{bad:?}");
+        }
+        assert!(serve(&["--max-memory-mib", "0"]).is_err());
+        assert!(serve(&["--max-memory-mib", "18446744073709551615"]).is_err());
     }
 }

@@ -23,6 +23,29 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 16 << 20;
 /// Bytes of stdout/stderr one call may write to the host log.
 pub const DEFAULT_MAX_LOG_BYTES: usize = 64 << 10;
 
+/// Longest deadline or CPU budget accepted, in seconds: a day (Poe gives a response 600 s).
+pub const MAX_SECS: f64 = 86_400.0;
+/// Largest memory cap accepted, in MiB: a wasm32 memory's whole address space.
+pub const MAX_MEMORY_MIB: usize = 4096;
+
+/// A limit given in seconds, checked: finite, above zero and at most [`MAX_SECS`].
+pub fn secs(value: f64) -> Result<Duration, String> {
+    if value.is_finite() && value > 0.0 && value <= MAX_SECS {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!("{value} is not a number of seconds above 0 and at most {MAX_SECS}"))
+    }
+}
+
+/// A memory cap given in MiB, checked (1 to [`MAX_MEMORY_MIB`]), in bytes.
+pub fn memory_mib(mib: usize) -> Result<usize, String> {
+    if (1..=MAX_MEMORY_MIB).contains(&mib) {
+        Ok(mib << 20)
+    } else {
+        Err(format!("{mib} MiB is not between 1 and {MAX_MEMORY_MIB}"))
+    }
+}
+
 /// Limits applied to one call of a guest.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
@@ -62,16 +85,27 @@ impl Limits {
         (self.cpu_budget.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
 
-    /// These limits with a sidecar's overrides applied.
-    pub fn with_overrides(mut self, o: &LimitOverrides) -> Self {
+    /// These limits with a sidecar's overrides applied, or what is wrong with one. A memory
+    /// cap may only lower the host's: every instance slot in the pool is sized by
+    /// `--max-memory-mib`.
+    pub fn with_overrides(mut self, o: &LimitOverrides) -> Result<Self, String> {
+        let field = |name: &'static str| move |e: String| format!("limits.{name}: {e}");
         if let Some(s) = o.timeout_secs {
-            self.timeout = Duration::from_secs_f64(s);
+            self.timeout = secs(s).map_err(field("timeout_secs"))?;
         }
         if let Some(s) = o.cpu_budget_secs {
-            self.cpu_budget = Duration::from_secs_f64(s);
+            self.cpu_budget = secs(s).map_err(field("cpu_budget_secs"))?;
         }
         if let Some(mib) = o.max_memory_mib {
-            self.max_memory = mib << 20;
+            let bytes = memory_mib(mib).map_err(field("max_memory_mib"))?;
+            if bytes > self.max_memory {
+                return Err(format!(
+                    "limits.max_memory_mib: {mib} MiB is above the host's --max-memory-mib ({} MiB), \
+                     which sizes every instance slot; raise the flag instead",
+                    self.max_memory >> 20
+                ));
+            }
+            self.max_memory = bytes;
         }
         if let Some(n) = o.max_events {
             self.max_events = n;
@@ -82,7 +116,7 @@ impl Limits {
         if let Some(n) = o.max_concurrent {
             self.max_concurrent = n;
         }
-        self
+        Ok(self)
     }
 }
 

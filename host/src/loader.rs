@@ -98,6 +98,15 @@ pub enum LoadError {
     /// The sidecar config is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Loading panicked (a bug in poe-host or wasmtime): the bot is not served, the host
+    /// and its watcher go on.
+    #[error("{path}: loading failed unexpectedly: {message}")]
+    Panicked {
+        /// The file.
+        path: String,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 /// Compiles and links bots with the shared engine.

@@ -157,10 +157,23 @@ async fn load_blocking(
     path: &Path,
     previous: Option<Arc<LoadedBot>>,
 ) -> Result<LoadedBot, LoadError> {
-    let (loader, name, path) = (loader.clone(), name.to_owned(), path.to_owned());
-    tokio::task::spawn_blocking(move || loader.load(&name, &path, previous.as_deref()))
-        .await
-        .expect("bot loading panicked")
+    let (loader, name, shown) = (loader.clone(), name.to_owned(), path.display().to_string());
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || loader.load(&name, &path, previous.as_deref())).await.unwrap_or_else(
+        |join| {
+            let message = match join.try_into_panic() {
+                Ok(panic) => panic_message(panic.as_ref()),
+                Err(join) => join.to_string(),
+            };
+            Err(LoadError::Panicked { path: shown, message })
+        },
+    )
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text =
+        panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+    text.unwrap_or("(no message)").to_owned()
 }
 
 fn log_loaded(bot: &LoadedBot, previous: Option<&LoadedBot>) {

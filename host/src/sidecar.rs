@@ -85,10 +85,14 @@ pub fn load_config(wasm_path: &Path, defaults: &HostDefaults) -> Result<BotConfi
     if access_key.is_none() && !defaults.allow_without_key {
         return Err(ConfigError::NoKey { path: shown });
     }
+    let limits = defaults
+        .limits
+        .with_overrides(&sidecar.limits)
+        .map_err(|message| ConfigError::Invalid { path: shown.clone(), message })?;
     Ok(BotConfig {
         access_key,
         insert_attachment_messages: sidecar.insert_attachment_messages.unwrap_or(true),
-        limits: defaults.limits.with_overrides(&sidecar.limits),
+        limits,
     })
 }
 
@@ -111,8 +115,25 @@ mod tests {
     #[test]
     fn limits_table_overrides_defaults() {
         let s = parse_sidecar("[limits]\ntimeout_secs = 5\nmax_memory_mib = 32").unwrap();
-        let limits = Limits::default().with_overrides(&s.limits);
+        let limits = Limits::default().with_overrides(&s.limits).unwrap();
         assert_eq!(limits.timeout, std::time::Duration::from_secs(5));
         assert_eq!(limits.max_memory, 32 << 20);
+    }
+
+    #[test]
+    fn out_of_range_limits_are_errors_not_panics() {
+        for (text, names) in [
+            ("timeout_secs = -1", "timeout_secs"),
+            ("timeout_secs = nan", "timeout_secs"),
+            ("cpu_budget_secs = inf", "cpu_budget_secs"),
+            ("cpu_budget_secs = 1e300", "cpu_budget_secs"),
+            ("max_memory_mib = 0", "max_memory_mib"),
+            ("max_memory_mib = 18446744073709551615", "max_memory_mib"),
+            ("max_memory_mib = 256", "--max-memory-mib (128 MiB)"),
+        ] {
+            let s = parse_sidecar(&format!("[limits]\n{text}")).unwrap();
+            let err = Limits::default().with_overrides(&s.limits).unwrap_err();
+            assert!(err.contains(names), "{text}: {err}");
+        }
     }
 }

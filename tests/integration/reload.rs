@@ -118,6 +118,23 @@ async fn broken_file_keeps_the_good_version_serving_until_fixed() {
     assert_eq!(echo["last_error"], Value::Null, "fixing the file clears the error");
 }
 
+/// An out-of-range limit in a sidecar is a load error like any other: reported, the old
+/// version serving, and the watcher still reloading (it used to panic the reload task).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_out_of_range_sidecar_limit_is_reported_and_reloading_goes_on() {
+    let host = TestHost::start().await;
+    std::fs::write(host.file("echo.toml"), "[limits]\ntimeout_secs = -1\n").unwrap();
+    let error = admin_entry_once(&host, "echo", |e| !e["last_error"].is_null(), SWAP_DEADLINE).await;
+    let message = error["last_error"].as_str().unwrap();
+    assert!(message.contains("echo.toml") && message.contains("limits.timeout_secs"), "{message}");
+    assert_eq!(answer(&host, "echo").await.as_deref(), Some("x"), "old version keeps serving");
+    std::fs::write(host.file("echo.toml"), "[limits]\ntimeout_secs = 5\n").unwrap();
+    let fixed = admin_entry_once(&host, "echo", |e| e["last_error"].is_null(), SWAP_DEADLINE).await;
+    assert_eq!(fixed["serving"], json!(true));
+    std::fs::copy(guests::SHOWCASE, host.file("echo.wasm")).unwrap();
+    wait_for(&host, "echo", Some("unknown command: x")).await;
+}
+
 /// The admin view's entry for `bot`.
 async fn admin_entry(host: &TestHost, bot: &str) -> Value {
     let admin = host.admin().await;
