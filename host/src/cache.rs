@@ -132,14 +132,28 @@ fn write_entry(entry: &Path, artifact: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, entry)
 }
 
+/// Create `dir` for this user only. Compiled code from the cache runs as native code, so a
+/// directory someone else owns or may write to is refused rather than trusted.
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use anyhow::Context;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create cache directory {}", dir.display()))?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        let meta = std::fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        #[cfg(target_os = "linux")]
+        anyhow::ensure!(
+            meta.uid() == rustix::process::geteuid().as_raw(),
+            "cache directory {} belongs to another user; pass --cache-dir with a directory of your own, or none",
+            dir.display()
+        );
+        anyhow::ensure!(
+            meta.mode() & 0o022 == 0,
+            "cache directory {} is writable by other users; make it private (chmod 700) or pass --cache-dir none",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -159,5 +173,20 @@ mod tests {
         assert_eq!(verified_artifact(&entry), None);
         assert_eq!(verified_artifact(b"POEHOST1short"), None);
         assert_eq!(verified_artifact(b""), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_cache_directory_of_another_user_is_refused() {
+        let dir = std::env::temp_dir().join(format!("poe-host-cache-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        create_private_dir(&dir).expect("a fresh directory of our own is fine");
+        if std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).is_err() {
+            eprintln!("skipped the foreign-owner case: changing an owner needs root");
+        } else {
+            let err = create_private_dir(&dir).unwrap_err().to_string();
+            assert!(err.contains("belongs to another user"), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
