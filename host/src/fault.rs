@@ -14,6 +14,9 @@ use crate::sse::UNEXPECTED_ISSUE;
 
 /// The `raw_response` of the error for a query with no messages.
 const EMPTY_QUERY: &str = "the query has no messages";
+/// Bytes of a bot's returned error kept for the log and the client: enough for any message
+/// or traceback, while a bot returning its whole memory costs the host no more than this.
+pub const MAX_RETURNED_ERROR: usize = 16 << 10;
 
 /// Why a guest call (or a query) did not complete normally.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,21 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The error a bot returned, cut to [`MAX_RETURNED_ERROR`] bytes (at a character
+    /// boundary, marked with `…`).
+    pub fn returned(mut message: String) -> Self {
+        if message.len() > MAX_RETURNED_ERROR {
+            let mut end = MAX_RETURNED_ERROR;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.shrink_to_fit();
+            message.push('…');
+        }
+        Fault::Returned(message)
+    }
+
     /// Classify an error from a guest call. `cpu_exhausted` and `output_cap` come from
     /// the store, which knows why it interrupted the guest.
     pub fn from_call_error(
@@ -93,5 +111,19 @@ impl fmt::Display for Fault {
             Fault::Instantiate(why) => write!(f, "could not instantiate the bot: {why}"),
             Fault::EmptyQuery => f.write_str(EMPTY_QUERY),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_returned_error_is_cut_at_a_character_boundary() {
+        let short = Fault::returned("bad input".into());
+        assert_eq!(short, Fault::Returned("bad input".into()));
+        let Fault::Returned(cut) = Fault::returned("é".repeat(MAX_RETURNED_ERROR)) else { unreachable!() };
+        assert!(cut.len() <= MAX_RETURNED_ERROR + '…'.len_utf8(), "{}", cut.len());
+        assert!(cut.ends_with("é…"), "cut between characters, then marked");
     }
 }

@@ -5,9 +5,11 @@
 //! HTTP response streams; the other calls return their value directly.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracing::Instrument;
 use wasmtime::Store;
 use wasmtime::component::{ComponentNamedList, Instance, Lift, Lower};
@@ -22,6 +24,9 @@ use crate::lane;
 use crate::loader::LoadedBot;
 use crate::output::{OUTPUT_BUFFER, Output};
 use crate::sse;
+
+/// How long past its deadline a response may wait for the client to take its last events.
+const FINAL_EVENTS_GRACE: Duration = Duration::from_secs(2);
 
 /// Start answering `request` with `bot`. Returns the stream of SSE events; it always ends
 /// with `done` (preceded by an `error` if the bot failed), unless the client goes away.
@@ -57,6 +62,7 @@ async fn run_query(
     slot: HeavySlot,
 ) {
     let limits = bot.config.limits;
+    let deadline = Instant::now() + limits.timeout;
     let output = Output::new(bot.name.clone(), tx.clone(), &limits);
     let mut store = new_store(&bot, Some(output), slot);
     let get_response = call(&bot, &mut store, &bot.exports.get_response, (request,));
@@ -66,22 +72,37 @@ async fn run_query(
             tracing::info!("client disconnected; bot stopped");
             return;
         }
-        result = tokio::time::timeout(limits.timeout, get_response) => {
-            result.unwrap_or(Err(Fault::Timeout)).and_then(|(r,)| r.map_err(Fault::Returned))
+        result = tokio::time::timeout_at(deadline, get_response) => {
+            result.unwrap_or(Err(Fault::Timeout)).and_then(|(r,)| r.map_err(Fault::returned))
         }
     };
     let output = store.data_mut().output.take().expect("query stores have an output");
-    match result {
+    drop(store); // the instance goes back to the pool before the last events wait for the client
+    let error = match result {
         Ok(()) if output.is_empty() => {
-            tracing::info!("bot sent nothing: Poe expects at least one text or error event")
+            tracing::info!("bot sent nothing: Poe expects at least one text or error event");
+            None
         }
-        Ok(()) => tracing::debug!("response complete"),
+        Ok(()) => {
+            tracing::debug!("response complete");
+            None
+        }
         Err(fault) => {
             tracing::warn!(reason = %fault, "response ended with an error");
-            output.send_final(sse::error_event(&fault.error_response())).await;
+            Some(sse::error_event(&fault.error_response()))
         }
+    };
+    let ending = async {
+        if let Some(error) = error {
+            output.send_final(error).await;
+        }
+        output.finish().await;
+    };
+    // A client that stopped reading would hold the call's slots forever: the deadline
+    // (and a moment for the error event itself) bounds the ending too.
+    if tokio::time::timeout_at(deadline + FINAL_EVENTS_GRACE, ending).await.is_err() {
+        tracing::info!("client stopped reading; response abandoned at its deadline");
     }
-    output.finish().await;
 }
 
 /// Call `export` of a fresh instance of `bot` in `store`.

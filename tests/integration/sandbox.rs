@@ -217,6 +217,30 @@ async fn a_queued_request_runs_when_a_slot_frees() {
     assert!(elapsed >= Duration::from_millis(600), "the second waited for the first: {elapsed:?}");
 }
 
+/// A client that keeps its connection but stops reading cannot hold the call's slots past
+/// the deadline: once the pipe is full, the final error and `done` wait only a short grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_frees_its_call_after_the_deadline() {
+    let limits = Limits {
+        timeout: Duration::from_secs(2),
+        cpu_budget: Duration::from_secs(30),
+        max_events: u64::MAX,
+        max_output_bytes: u64::MAX,
+        ..tight()
+    };
+    let host = hostile_host(limits).await;
+    let stalled = host.post("misbehave", &query("flood")).await; // headers read, body never
+    assert_eq!(stalled.status(), 200);
+    let start = Instant::now();
+    while host.admin().await["in_flight"] != json!(0) {
+        assert!(start.elapsed() < Duration::from_secs(8), "the call is still held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("stalled client's call freed after {:?}", start.elapsed());
+    assert!(start.elapsed() > Duration::from_secs(1), "freed before its deadline: {:?}", start.elapsed());
+    drop(stalled);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_disconnect_stops_the_guest_promptly() {
     let limits = Limits { cpu_budget: Duration::from_secs(30), timeout: Duration::from_secs(30), ..tight() };
