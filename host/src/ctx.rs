@@ -16,12 +16,18 @@ use crate::guest_log::GuestLog;
 use crate::limits::Limits;
 use crate::output::Output;
 
+/// Host-side resources (WASI streams, pollables, …) one call may hold at once. They live in
+/// host memory, outside the guest's memory cap; real bots hold a handful.
+const MAX_RESOURCES: usize = 10_000;
+
 /// Per-call state stored in the wasmtime `Store`.
 pub struct BotCtx {
     /// Name of the bot, for log lines.
     pub bot: Arc<str>,
     wasi: WasiCtx,
     table: ResourceTable,
+    /// Where stdout, stderr and `logging` messages go, within one budget.
+    log: GuestLog,
     store_limits: StoreLimits,
     /// Where `emit` sends the response; `None` for calls that do not stream.
     pub output: Option<Output>,
@@ -41,7 +47,7 @@ impl BotCtx {
         let log = GuestLog::new(bot.clone(), limits.max_log_bytes);
         let wasi = WasiCtxBuilder::new()
             .stdout(log.clone())
-            .stderr(log)
+            .stderr(log.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -54,16 +60,9 @@ impl BotCtx {
             .memories(16)
             .trap_on_grow_failure(true)
             .build();
-        Self {
-            bot,
-            wasi,
-            table: ResourceTable::new(),
-            store_limits,
-            output,
-            ticks: 0,
-            max_ticks: limits.cpu_ticks(),
-            heavy,
-        }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        Self { bot, wasi, table, log, store_limits, output, ticks: 0, max_ticks: limits.cpu_ticks(), heavy }
     }
 
     /// Wire `store` to this context's limits: memory caps, and an epoch callback that
@@ -122,6 +121,7 @@ impl responder::Host for BotCtx {
 
 impl logging::Host for BotCtx {
     async fn log(&mut self, level: Level, message: String) {
+        let Some(message) = self.log.message(&message) else { return };
         let bot = &*self.bot;
         match level {
             Level::Trace => tracing::trace!(target: "poe_host::guest", bot, "{message}"),

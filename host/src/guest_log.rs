@@ -1,7 +1,7 @@
 //! [`GuestLog`]: a guest's stdout/stderr, turned into host log lines tagged with the bot name.
 //!
 //! Output is split into lines and capped per call, so a chatty or hostile guest cannot
-//! flood the log.
+//! flood the log. Messages from the `logging` import draw on the same budget.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -34,16 +34,35 @@ impl GuestLog {
     }
 }
 
-impl LineBuffer {
-    fn write(&mut self, mut buf: &[u8]) {
-        if buf.len() > self.remaining {
-            buf = &buf[..self.remaining];
-            if !self.truncated {
-                self.truncated = true;
-                tracing::warn!(bot = %self.bot, "guest output over its log budget; the rest is dropped");
-            }
+impl GuestLog {
+    /// A message from the `logging` import, charged to the same budget as stdout/stderr:
+    /// cut to the budget left and to one line's length, with line breaks escaped so that it
+    /// cannot pass for other log lines. `None` once the budget is spent.
+    pub fn message(&self, text: &str) -> Option<String> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut end = inner.charge(text.len()).min(MAX_LINE);
+        while !text.is_char_boundary(end) {
+            end -= 1;
         }
-        self.remaining -= buf.len();
+        let text = &text[..end];
+        (!text.is_empty()).then(|| text.replace('\n', "\\n").replace('\r', "\\r"))
+    }
+}
+
+impl LineBuffer {
+    /// Take up to `len` bytes from the budget; returns how many were granted.
+    fn charge(&mut self, len: usize) -> usize {
+        if len > self.remaining && !self.truncated {
+            self.truncated = true;
+            tracing::warn!(bot = %self.bot, "guest output over its log budget; the rest is dropped");
+        }
+        let granted = len.min(self.remaining);
+        self.remaining -= granted;
+        granted
+    }
+
+    fn write(&mut self, buf: &[u8]) {
+        let buf = &buf[..self.charge(buf.len())];
         for chunk in buf.split_inclusive(|&b| b == b'\n') {
             if chunk.ends_with(b"\n") {
                 self.pending.extend_from_slice(&chunk[..chunk.len() - 1]);
@@ -99,5 +118,19 @@ impl IsTerminal for GuestLog {
 impl StdoutStream for GuestLog {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
         Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_messages_share_the_output_budget_and_cannot_forge_lines() {
+        let log = GuestLog::new("t".into(), 40);
+        assert_eq!(log.message("one\nINFO poe_host: forged").as_deref(), Some("one\\nINFO poe_host: forged"));
+        log.inner.lock().unwrap().write(b"0123456789\n"); // stdout: 25 + 11 of 40 bytes used
+        assert_eq!(log.message("aéé").as_deref(), Some("aé"), "4 bytes left, cut between characters");
+        assert_eq!(log.message("more"), None, "the budget is spent");
     }
 }
