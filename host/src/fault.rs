@@ -47,11 +47,7 @@ impl Fault {
     /// boundary, marked with `…`).
     pub fn returned(mut message: String) -> Self {
         if message.len() > MAX_RETURNED_ERROR {
-            let mut end = MAX_RETURNED_ERROR;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
+            message.truncate(message.floor_char_boundary(MAX_RETURNED_ERROR));
             message.shrink_to_fit();
             message.push('…');
         }

@@ -40,11 +40,7 @@ impl GuestLog {
     /// cannot pass for other log lines. `None` once the budget is spent.
     pub fn message(&self, text: &str) -> Option<String> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut end = inner.charge(text.len()).min(MAX_LINE);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        let text = &text[..end];
+        let text = &text[..text.floor_char_boundary(inner.charge(text.len()).min(MAX_LINE))];
         (!text.is_empty()).then(|| text.replace('\n', "\\n").replace('\r', "\\r"))
     }
 }

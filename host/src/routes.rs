@@ -30,6 +30,9 @@ use crate::runner::{self, Report};
 use crate::sse;
 use crate::stream::{KEEPALIVE_INTERVAL, SseStream};
 
+/// Bytes of a `report_error` message that are logged.
+const MAX_LOGGED_MESSAGE: usize = 4096;
+
 /// Largest request body accepted by default: long chat histories fit with room to spare.
 pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 
@@ -136,12 +139,18 @@ async fn dispatch(bot: Arc<LoadedBot>, request: Request, admitted: Admitted) -> 
         Request::Query(query) => Ok(query_response(bot, *query, admitted).await),
         Request::Settings(r) => {
             let settings = runner::get_settings(&bot, r.into()).await.map_err(|_| HttpError::BotFailed)?;
-            Ok(json_body(settings_json(&settings)))
+            let body = settings_json(&settings).map_err(|e| {
+                tracing::warn!(reason = %e, "settings refused");
+                HttpError::BotFailed
+            })?;
+            Ok(json_body(body))
         }
         Request::ReportFeedback(r) => report(&bot, Report::Feedback(r.into())).await,
         Request::ReportReaction(r) => report(&bot, Report::Reaction(r.into())).await,
         Request::ReportError(r) => {
-            tracing::warn!(message = %r.message, "error from Poe server");
+            // Quoted and cut: the message is Poe's, but it must not flood or forge log lines.
+            let message = &r.message[..r.message.floor_char_boundary(MAX_LOGGED_MESSAGE)];
+            tracing::warn!(?message, "error from Poe server");
             report(&bot, Report::Error(r.into())).await
         }
     }

@@ -7,6 +7,14 @@ use crate::bindings::types as wit;
 
 /// `response_version` written when the bot leaves it unset, as fastapi_poe does.
 pub const DEFAULT_RESPONSE_VERSION: i32 = 2;
+/// Largest settings body sent. Real settings are a few KiB; a bot returning its whole memory
+/// (JSON escaping can make each byte six) is refused before the host buffers all of it.
+pub const MAX_SETTINGS_BYTES: usize = 1 << 20;
+
+/// A bot's settings would serialise to more than [`MAX_SETTINGS_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("settings larger than {MAX_SETTINGS_BYTES} bytes")]
+pub struct SettingsTooLarge;
 
 #[derive(Serialize)]
 struct Settings<'a> {
@@ -27,8 +35,8 @@ struct Settings<'a> {
     parameter_controls: Option<ParameterControls<'a>>,
 }
 
-/// The settings JSON body for a guest's settings.
-pub fn settings_json(s: &wit::SettingsResponse) -> Vec<u8> {
+/// The settings JSON body for a guest's settings, at most [`MAX_SETTINGS_BYTES`].
+pub fn settings_json(s: &wit::SettingsResponse) -> Result<Vec<u8>, SettingsTooLarge> {
     let deps = s.server_bot_dependencies.iter().map(|(bot, n)| (bot.clone(), (*n).into())).collect();
     let body = Settings {
         response_version: s.response_version.unwrap_or(DEFAULT_RESPONSE_VERSION),
@@ -47,7 +55,28 @@ pub fn settings_json(s: &wit::SettingsResponse) -> Vec<u8> {
         cost_label: s.cost_label.as_deref(),
         parameter_controls: s.parameter_controls.as_ref().map(ParameterControls::from),
     };
-    serde_json::to_vec(&body).expect("settings serialise to memory")
+    let mut out = Capped { buf: Vec::new(), room: MAX_SETTINGS_BYTES };
+    // Writing to memory fails only when the cap is reached.
+    serde_json::to_writer(&mut out, &body).map_err(|_| SettingsTooLarge)?;
+    Ok(out.buf)
+}
+
+/// A buffer that refuses writes past `room` bytes.
+struct Capped {
+    buf: Vec<u8>,
+    room: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.room = self.room.checked_sub(bytes.len()).ok_or(std::io::ErrorKind::FileTooLarge)?;
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[derive(Serialize)]
@@ -289,7 +318,7 @@ mod tests {
     #[test]
     fn default_settings_match_fastapi_poe_bytes() {
         let expected = r#"{"response_version":2,"context_clear_window_secs":null,"allow_user_context_clear":null,"custom_rate_card":null,"server_bot_dependencies":{},"allow_attachments":null,"introduction_message":null,"expand_text_attachments":null,"enable_image_comprehension":null,"enforce_author_role_alternation":null,"enable_multi_bot_chat_prompting":null,"enable_multi_entity_prompting":null,"rate_card":null,"cost_label":null,"parameter_controls":null}"#;
-        assert_eq!(String::from_utf8(settings_json(&empty())).unwrap(), expected);
+        assert_eq!(String::from_utf8(settings_json(&empty()).unwrap()).unwrap(), expected);
     }
 
     #[test]
@@ -318,12 +347,21 @@ mod tests {
             parameter_controls: Some(wit::ParameterControls { sections: vec![section] }),
             ..empty()
         };
-        let v: serde_json::Value = serde_json::from_slice(&settings_json(&s)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&settings_json(&s).unwrap()).unwrap();
         let expected = serde_json::json!({"api_version": "2", "sections": [{"name": null, "controls": [
             {"control": "toggle_switch", "label": "Fast", "description": null, "parameter_name": "fast", "default_value": true},
             {"control": "condition", "condition": {"comparator": "eq", "left": {"parameter_name": "fast"},
                 "right": {"literal": true}}, "controls": [{"control": "divider"}]}
         ], "tabs": null, "collapsed_by_default": null}]});
         assert_eq!(v["parameter_controls"], expected);
+    }
+
+    #[test]
+    fn settings_that_escape_past_the_cap_are_refused() {
+        // 200 KiB of control characters escape to 1.2 MB of JSON.
+        let s = wit::SettingsResponse { introduction_message: Some("\u{1}".repeat(200 << 10)), ..empty() };
+        assert_eq!(settings_json(&s), Err(SettingsTooLarge));
+        let s = wit::SettingsResponse { introduction_message: Some("hi".into()), ..empty() };
+        assert!(settings_json(&s).is_ok());
     }
 }
