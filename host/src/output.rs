@@ -88,13 +88,12 @@ impl Output {
         self.events == 0
     }
 
-    /// Send a final event (an error), bypassing the caps; ignored if the client has gone.
-    pub async fn send_final(&self, event: Bytes) {
-        let _ = self.tx.send(event).await;
-    }
-
-    /// End the stream with `done`.
-    pub async fn finish(self) {
+    /// End the stream: `error` (if the call failed; it bypasses the caps), then `done`.
+    /// Ignored if the client has gone.
+    pub async fn end(self, error: Option<Bytes>) {
+        if let Some(error) = error {
+            let _ = self.tx.send(error).await;
+        }
         let _ = self.tx.send(sse::done_event()).await;
     }
 

@@ -78,7 +78,17 @@ async fn run_query(
     };
     let output = store.data_mut().output.take().expect("query stores have an output");
     drop(store); // the instance goes back to the pool before the last events wait for the client
-    let error = match result {
+    let error = error_event(result, &output);
+    // A client that stopped reading would hold the call's slots forever: the deadline
+    // (and a moment for the error event itself) bounds the ending too.
+    if tokio::time::timeout_at(deadline + FINAL_EVENTS_GRACE, output.end(error)).await.is_err() {
+        tracing::info!("client stopped reading; response abandoned at its deadline");
+    }
+}
+
+/// Log how the call ended; the `error` event to send if it failed.
+fn error_event(result: Result<(), Fault>, output: &Output) -> Option<Bytes> {
+    match result {
         Ok(()) if output.is_empty() => {
             tracing::info!("bot sent nothing: Poe expects at least one text or error event");
             None
@@ -91,17 +101,6 @@ async fn run_query(
             tracing::warn!(reason = %fault, "response ended with an error");
             Some(sse::error_event(&fault.error_response()))
         }
-    };
-    let ending = async {
-        if let Some(error) = error {
-            output.send_final(error).await;
-        }
-        output.finish().await;
-    };
-    // A client that stopped reading would hold the call's slots forever: the deadline
-    // (and a moment for the error event itself) bounds the ending too.
-    if tokio::time::timeout_at(deadline + FINAL_EVENTS_GRACE, ending).await.is_err() {
-        tracing::info!("client stopped reading; response abandoned at its deadline");
     }
 }
 
