@@ -32,9 +32,7 @@ impl GuestLog {
         let buffer = LineBuffer { bot, pending: Vec::new(), remaining: max_bytes, truncated: false };
         Self { inner: Arc::new(Mutex::new(buffer)) }
     }
-}
 
-impl GuestLog {
     /// A message from the `logging` import, charged to the same budget as stdout/stderr:
     /// cut to the budget left and to one line's length, with line breaks escaped so that it
     /// cannot pass for other log lines. `None` once the budget is spent.

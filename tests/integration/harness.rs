@@ -2,7 +2,7 @@
 //! sidecars, send Poe requests, and parse SSE strictly (CRLF framing, one data line).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use poe_host::admission::QueuePolicy;
 use poe_host::limits::Limits;
@@ -124,6 +124,17 @@ impl TestHost {
         let response = self.client.get(url).bearer_auth(ADMIN_KEY).send().await.unwrap();
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
+    }
+
+    /// How long until no call is in flight, within `patience`. Nothing announces a freed
+    /// call, so this polls the admin view (every 5 ms).
+    pub async fn idle_within(&self, patience: Duration) -> Duration {
+        let start = Instant::now();
+        while self.admin().await["in_flight"] != serde_json::json!(0) {
+            assert!(start.elapsed() < patience, "calls still in flight after {patience:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        start.elapsed()
     }
 
     /// Path of `NAME.EXT` in the bots directory.
