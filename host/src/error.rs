@@ -28,6 +28,9 @@ pub enum HttpError {
     /// The body could not be read.
     #[error("could not read the request body")]
     BodyUnreadable,
+    /// The body did not arrive within the read timeout.
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
     /// The body is not a valid request.
     #[error(transparent)]
     Parse(#[from] ParseError),
@@ -45,6 +48,7 @@ impl IntoResponse for HttpError {
             HttpError::UnknownBot(_) | HttpError::NotFound => StatusCode::NOT_FOUND,
             HttpError::Auth(_) => StatusCode::UNAUTHORIZED,
             HttpError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             HttpError::BodyUnreadable
             | HttpError::Parse(ParseError::Malformed(_) | ParseError::Invalid { .. }) => {
                 StatusCode::BAD_REQUEST

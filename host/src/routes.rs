@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -36,6 +37,10 @@ const MAX_LOGGED_MESSAGE: usize = 4096;
 /// Largest request body accepted by default: long chat histories fit with room to spare.
 pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 
+/// How long a client may take to send its body by default. Poe sends a request at once;
+/// 16 MiB arrives in 30 s even at 5 Mbit/s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -45,6 +50,8 @@ pub struct AppState {
     pub loader: BotLoader,
     /// Request body size limit, in bytes.
     pub max_body: usize,
+    /// How long reading a request body may take.
+    pub body_timeout: Duration,
     /// Key for `/_admin/*`; `None` turns the admin view off.
     pub admin_key: Option<AccessKey>,
     /// Admission for all calls together (sized to the instance pool).
@@ -108,7 +115,7 @@ async fn bot_post(
     let span =
         tracing::info_span!("request", bot = %bot.name, id = REQUEST_IDS.fetch_add(1, Ordering::Relaxed));
     async move {
-        let bytes = to_bytes(body, state.max_body).await.map_err(|e| body_error(e, state.max_body))?;
+        let bytes = read_body(body, &state).await?;
         match parse_request(&bytes) {
             Ok(request) => {
                 let admitted = admit(&bot.gate, &state.gate).await.map_err(|_| {
@@ -125,6 +132,19 @@ async fn bot_post(
     }
     .instrument(span)
     .await
+}
+
+/// The whole body, within the size limit and the read timeout: without the timeout a client
+/// that sends its body a byte at a time would hold its connection, and up to `max_body`
+/// bytes of memory, for as long as it liked.
+async fn read_body(body: Body, state: &AppState) -> Result<Bytes, HttpError> {
+    match tokio::time::timeout(state.body_timeout, to_bytes(body, state.max_body)).await {
+        Ok(read) => read.map_err(|e| body_error(e, state.max_body)),
+        Err(_) => {
+            tracing::info!(timeout = ?state.body_timeout, "rejected: the body did not arrive in time");
+            Err(HttpError::BodyTimeout(state.body_timeout))
+        }
+    }
 }
 
 fn body_error(error: axum::Error, limit: usize) -> HttpError {

@@ -52,6 +52,8 @@ pub struct HostConfig {
     pub engine: EngineOptions,
     /// Request body size limit.
     pub max_body: usize,
+    /// How long reading a request body may take (408 beyond it).
+    pub body_timeout: Duration,
     /// Watch the bots directory and reload changes.
     pub watch: bool,
     /// Key for the admin view; `None` turns it off.
@@ -83,7 +85,14 @@ pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
         reloader.spawn();
     }
     let gate = Arc::new(Gate::new(config.engine.pool_size as usize, config.defaults.queue));
-    Ok(AppState { registry, loader, max_body: config.max_body, admin_key: config.admin_key.clone(), gate })
+    Ok(AppState {
+        registry,
+        loader,
+        max_body: config.max_body,
+        body_timeout: config.body_timeout,
+        admin_key: config.admin_key.clone(),
+        gate,
+    })
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves; in-flight responses then get

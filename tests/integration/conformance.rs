@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::json;
 
 use crate::harness::*;
@@ -143,6 +144,29 @@ async fn oversized_body_gets_413() {
     let host = TestHost::with(Options { max_body: 1024, ..Options::default() }).await;
     let response = host.post("echo", &query(&"x".repeat(2048))).await;
     assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_gets_408_and_the_host_serves_others_meanwhile() {
+    let timeout = Duration::from_millis(400);
+    let host = TestHost::with(Options { body_timeout: timeout, ..Options::default() }).await;
+    let first = Ok::<_, std::io::Error>(br#"{"version":"1.2","type":"query","#.to_vec());
+    let stalled = futures::stream::iter([first]).chain(futures::stream::pending());
+    let request = host
+        .client
+        .post(format!("{}/echo", host.url))
+        .bearer_auth(KEY)
+        .body(reqwest::Body::wrap_stream(stalled))
+        .send();
+    let stalled = tokio::spawn(timed(request));
+    assert_eq!(pairs(&host.query("echo", "meanwhile").await)[0].0, "text");
+    let patience = timeout + Duration::from_secs(5);
+    let (response, took) = tokio::time::timeout(patience, stalled).await.expect("no answer").unwrap();
+    let response = response.unwrap();
+    assert_eq!(response.status(), 408);
+    assert!(took >= timeout && took < timeout + Duration::from_secs(2), "answered after {took:?}");
+    let detail = response.json::<serde_json::Value>().await.unwrap()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("did not arrive within 400ms"), "{detail}");
 }
 
 #[tokio::test]
