@@ -12,7 +12,7 @@ use crate::auth::AccessKey;
 use crate::engine::{DEFAULT_POOL_SIZE, EngineOptions};
 use crate::lane;
 use crate::limits::{self, Limits};
-use crate::routes::{DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY};
+use crate::routes::{DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT};
 use crate::server::HostConfig;
 use crate::sidecar::HostDefaults;
 
@@ -85,8 +85,8 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
 
     /// Seconds a client may take to send its request body (408 beyond it).
-    #[arg(long, env = "POE_HOST_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT.as_secs_f64(), value_parser = seconds)]
-    pub body_timeout_secs: f64,
+    #[arg(long, env = "POE_HOST_READ_TIMEOUT_SECS", default_value_t = DEFAULT_READ_TIMEOUT.as_secs_f64(), value_parser = seconds)]
+    pub read_timeout_secs: f64,
 
     /// Calls one bot may run at once; more wait in a queue (sidecar: max_concurrent).
     /// Defaults to --pool-size: one busy bot may use the whole pool.
@@ -172,7 +172,7 @@ impl ServeArgs {
             },
             engine: EngineOptions { pool_size: self.pool_size, max_memory: limits.max_memory, cache_dir },
             max_body: self.max_body_bytes,
-            body_timeout: Duration::from_secs_f64(self.body_timeout_secs),
+            read_timeout: Duration::from_secs_f64(self.read_timeout_secs),
             watch: !self.no_watch,
             admin_key: self.admin_key.as_deref().map(AccessKey::new),
             lane_niceness: self.lane_niceness,
@@ -204,13 +204,13 @@ mod tests {
             serve(&["--timeout-secs", "0.5"]).unwrap().host_config().defaults.limits.timeout.as_millis(),
             500
         );
-        assert_eq!(serve(&[]).unwrap().host_config().body_timeout, DEFAULT_BODY_TIMEOUT);
-        assert_eq!(serve(&["--body-timeout-secs", "2"]).unwrap().host_config().body_timeout.as_secs(), 2);
+        assert_eq!(serve(&[]).unwrap().host_config().read_timeout, DEFAULT_READ_TIMEOUT);
+        assert_eq!(serve(&["--read-timeout-secs", "2"]).unwrap().host_config().read_timeout.as_secs(), 2);
         for bad in [
             ["--timeout-secs", "-1"],
             ["--cpu-budget-secs", "nan"],
             ["--cpu-budget-secs", "1e300"],
-            ["--body-timeout-secs", "0"],
+            ["--read-timeout-secs", "0"],
         ] {
             assert!(serve(&bad).is_err(), "{bad:?}");
         }

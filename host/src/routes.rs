@@ -39,7 +39,7 @@ pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 
 /// How long a client may take to send its body by default. Poe sends a request at once;
 /// 16 MiB arrives in 30 s even at 5 Mbit/s.
-pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -51,7 +51,7 @@ pub struct AppState {
     /// Request body size limit, in bytes.
     pub max_body: usize,
     /// How long reading a request body may take.
-    pub body_timeout: Duration,
+    pub read_timeout: Duration,
     /// Key for `/_admin/*`; `None` turns the admin view off.
     pub admin_key: Option<AccessKey>,
     /// Admission for all calls together (sized to the instance pool).
@@ -138,11 +138,11 @@ async fn bot_post(
 /// that sends its body a byte at a time would hold its connection, and up to `max_body`
 /// bytes of memory, for as long as it liked.
 async fn read_body(body: Body, state: &AppState) -> Result<Bytes, HttpError> {
-    match tokio::time::timeout(state.body_timeout, to_bytes(body, state.max_body)).await {
+    match tokio::time::timeout(state.read_timeout, to_bytes(body, state.max_body)).await {
         Ok(read) => read.map_err(|e| body_error(e, state.max_body)),
         Err(_) => {
-            tracing::info!(timeout = ?state.body_timeout, "rejected: the body did not arrive in time");
-            Err(HttpError::BodyTimeout(state.body_timeout))
+            tracing::info!(timeout = ?state.read_timeout, "rejected: the body did not arrive in time");
+            Err(HttpError::BodyTimeout(state.read_timeout))
         }
     }
 }

@@ -2,6 +2,10 @@
 //!
 //! `main` and the integration tests both go through [`build_state`] and [`serve`], so the
 //! tests exercise exactly what the binary runs.
+//!
+//! [`serve`] is hyper-util's connection builder and graceful shutdown rather than
+//! `axum::serve`, which sets no timer: with it, a client that never finished its request
+//! headers held its connection for ever.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,7 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
+use axum::serve::{Listener, ListenerExt};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
 
 use crate::admission::Gate;
@@ -53,7 +61,7 @@ pub struct HostConfig {
     /// Request body size limit.
     pub max_body: usize,
     /// How long reading a request body may take (408 beyond it).
-    pub body_timeout: Duration,
+    pub read_timeout: Duration,
     /// Watch the bots directory and reload changes.
     pub watch: bool,
     /// Key for the admin view; `None` turns it off.
@@ -89,7 +97,7 @@ pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
         registry,
         loader,
         max_body: config.max_body,
-        body_timeout: config.body_timeout,
+        read_timeout: config.read_timeout,
         admin_key: config.admin_key.clone(),
         gate,
     })
@@ -97,30 +105,47 @@ pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
 
 /// Serve `state` on `listener` until `shutdown` resolves; in-flight responses then get
 /// [`SHUTDOWN_GRACE`] to finish.
+///
+/// An HTTP/1 client has `state.read_timeout` to send each request's headers (hyper then
+/// closes the connection), which also closes a keep-alive connection idle that long.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (signal_tx, signal_rx) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing in-flight responses");
-        let _ = signal_tx.send(());
-    };
     // SSE writes many small chunks: without TCP_NODELAY, Nagle's algorithm holds each one
     // back until the client's delayed ACK, about 40 ms per response.
-    let listener = listener.tap_io(|tcp| {
+    let mut listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!("cannot set TCP_NODELAY: {e}");
         }
     });
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(state.read_timeout);
+    let service = TowerToHyperService::new(app(state));
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // `accept` logs and waits out errors such as running out of file descriptors.
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let connection = builder.serve_connection(TokioIo::new(tcp), service.clone()).into_owned();
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection ended with an error: {e}");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight responses");
     tokio::select! {
-        result = server => result.context("server failed"),
-        () = async { let _ = signal_rx.await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+        () = connections.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
             tracing::warn!("shutdown grace period over: dropping remaining responses");
-            Ok(())
         }
     }
+    Ok(())
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::*;
 
@@ -149,7 +150,7 @@ async fn oversized_body_gets_413() {
 #[tokio::test]
 async fn a_body_that_stalls_gets_408_and_the_host_serves_others_meanwhile() {
     let timeout = Duration::from_millis(400);
-    let host = TestHost::with(Options { body_timeout: timeout, ..Options::default() }).await;
+    let host = TestHost::with(Options { read_timeout: timeout, ..Options::default() }).await;
     let first = Ok::<_, std::io::Error>(br#"{"version":"1.2","type":"query","#.to_vec());
     let stalled = futures::stream::iter([first]).chain(futures::stream::pending());
     let request = host
@@ -167,6 +168,28 @@ async fn a_body_that_stalls_gets_408_and_the_host_serves_others_meanwhile() {
     assert!(took >= timeout && took < timeout + Duration::from_secs(2), "answered after {took:?}");
     let detail = response.json::<serde_json::Value>().await.unwrap()["detail"].as_str().unwrap().to_owned();
     assert!(detail.contains("did not arrive within 400ms"), "{detail}");
+}
+
+#[tokio::test]
+async fn headers_that_stall_lose_their_connection_after_the_read_timeout() {
+    let timeout = Duration::from_millis(400);
+    let host = TestHost::with(Options { read_timeout: timeout, ..Options::default() }).await;
+    let mut tcp = tokio::net::TcpStream::connect(host.url.trim_start_matches("http://")).await.unwrap();
+    tcp.write_all(b"POST /echo HTTP/1.1\r\nHost: poe-host\r\n").await.unwrap();
+    let mut reply = Vec::new();
+    let patience = timeout + Duration::from_secs(5);
+    let (read, took) = timed(tokio::time::timeout(patience, tcp.read_to_end(&mut reply))).await;
+    read.expect("the connection is still open").unwrap();
+    assert!(took >= timeout && took < timeout + Duration::from_secs(2), "closed after {took:?}");
+    assert_eq!(String::from_utf8_lossy(&reply), "", "hyper closes without a response");
+}
+
+#[tokio::test]
+async fn a_response_may_take_longer_than_the_read_timeout() {
+    let host =
+        TestHost::with(Options { read_timeout: Duration::from_millis(200), ..Options::default() }).await;
+    let events = host.query("showcase", "sleep 700").await;
+    assert_eq!(pairs(&events), [("text", &json!({"text": "woke"})), ("done", &json!({}))]);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use poe_host::admission::QueuePolicy;
 use poe_host::limits::Limits;
-use poe_host::routes::{DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY};
+use poe_host::routes::{DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT};
 use poe_host::sidecar::HostDefaults;
 use poe_host::{auth::AccessKey, engine::EngineOptions, server};
 use serde_json::{Value, json};
@@ -38,7 +38,7 @@ pub struct Options {
     /// Body size limit.
     pub max_body: usize,
     /// Body read timeout.
-    pub body_timeout: Duration,
+    pub read_timeout: Duration,
     /// Compile cache directory (default: one shared by all tests).
     pub cache_dir: Option<PathBuf>,
     /// Queueing at the concurrency caps.
@@ -55,7 +55,7 @@ impl Default for Options {
             limits: Limits::default(),
             pool_size: 64,
             max_body: DEFAULT_MAX_BODY,
-            body_timeout: DEFAULT_BODY_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
             cache_dir: Some(cache_dir()),
             queue: QueuePolicy::default(),
         }
@@ -106,7 +106,7 @@ impl TestHost {
                 cache_dir: options.cache_dir,
             },
             max_body: options.max_body,
-            body_timeout: options.body_timeout,
+            read_timeout: options.read_timeout,
             watch: true,
             admin_key: Some(AccessKey::new(ADMIN_KEY)),
             // The tests assert how fast limits and disconnects take effect while the other
