@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve every NAME.wasm in the bots directory at /NAME.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check that a .wasm file is a bot poe-host can serve, and say what is wrong if not.
     Check {
         /// The component to check.
@@ -187,7 +187,7 @@ mod tests {
     fn serve(args: &[&str]) -> Result<ServeArgs, clap::Error> {
         let cli = Cli::try_parse_from([&["poe-host", "serve"], args].concat())?;
         let Command::Serve(serve) = cli.command else { unreachable!("serve was asked for") };
-        Ok(serve)
+        Ok(*serve)
     }
 
     #[test]

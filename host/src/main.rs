@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Check { file } => check::check_file(&file).map(|summary| println!("{summary}")),
     };
     match result {
