@@ -84,7 +84,8 @@ pub struct ServeArgs {
     #[arg(long, env = "POE_HOST_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY)]
     pub max_body_bytes: usize,
 
-    /// Seconds a client may take to send its request body (408 beyond it).
+    /// Seconds a client may take to send a request's headers (the connection is then
+    /// closed; this also ends idle keep-alive connections), and again its body (408).
     #[arg(long, env = "POE_HOST_READ_TIMEOUT_SECS", default_value_t = DEFAULT_READ_TIMEOUT.as_secs_f64(), value_parser = seconds)]
     pub read_timeout_secs: f64,
 

@@ -37,8 +37,8 @@ const MAX_LOGGED_MESSAGE: usize = 4096;
 /// Largest request body accepted by default: long chat histories fit with room to spare.
 pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 
-/// How long a client may take to send its body by default. Poe sends a request at once;
-/// 16 MiB arrives in 30 s even at 5 Mbit/s.
+/// How long a client may take to send a request's headers, and again its body, by default.
+/// Poe sends a request at once; 16 MiB arrives in 30 s even at 5 Mbit/s.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler shares.
@@ -50,7 +50,7 @@ pub struct AppState {
     pub loader: BotLoader,
     /// Request body size limit, in bytes.
     pub max_body: usize,
-    /// How long reading a request body may take.
+    /// How long reading a request body may take (`serve` bounds header reads by it too).
     pub read_timeout: Duration,
     /// Key for `/_admin/*`; `None` turns the admin view off.
     pub admin_key: Option<AccessKey>,

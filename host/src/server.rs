@@ -60,7 +60,8 @@ pub struct HostConfig {
     pub engine: EngineOptions,
     /// Request body size limit.
     pub max_body: usize,
-    /// How long reading a request body may take (408 beyond it).
+    /// How long a client may take to send a request's headers (the connection is closed
+    /// beyond it), and again its body (408 beyond it).
     pub read_timeout: Duration,
     /// Watch the bots directory and reload changes.
     pub watch: bool,
