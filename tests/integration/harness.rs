@@ -37,7 +37,7 @@ pub struct Options {
     pub pool_size: u32,
     /// Body size limit.
     pub max_body: usize,
-    /// Body read timeout.
+    /// Header and body read timeout.
     pub read_timeout: Duration,
     /// Compile cache directory (default: one shared by all tests).
     pub cache_dir: Option<PathBuf>,
