@@ -23,6 +23,7 @@ pub mod guest_log; // guest stdout/stderr into the host log, capped
 pub mod lane; // the low-priority runtime CPU-bound calls move to
 pub mod limits; // time, CPU, memory and output limits
 pub mod loader; // compile + validate + pre-link a NAME.wasm
+pub mod logtext; // untrusted text cut and escaped for one log line
 pub mod output; // emitted parts → SSE events, ordering rules, output caps
 pub mod protocol; // request models, parsing, WIT conversion, settings JSON
 pub mod registry; // the bots being served, by name
