@@ -1,5 +1,6 @@
 //! The operator's status view, `GET /_admin/bots`: every bot file with its hash, load time
-//! and last error, plus cache counters. Off unless `POE_HOST_ADMIN_KEY` is set; never shows
+//! and last error, plus calls in flight, open connections, free body budget and cache
+//! counters. Off unless `POE_HOST_ADMIN_KEY` is set; never shows
 //! access keys. Bot names cannot start with `_`, so `/_admin` never collides with a bot.
 
 use std::sync::atomic::Ordering;
@@ -40,6 +41,8 @@ struct CacheView {
 #[derive(Serialize)]
 pub struct AdminView {
     in_flight: usize,
+    connections: usize,
+    body_bytes_free: usize,
     bots: Vec<BotView>,
     cache: CacheView,
 }
@@ -51,6 +54,8 @@ pub async fn bots(State(state): State<AppState>, headers: HeaderMap) -> Result<J
     let stats = &state.loader.cache().stats;
     Ok(Json(AdminView {
         in_flight: state.gate.in_use(),
+        connections: state.connections.open(),
+        body_bytes_free: state.bodies.available(),
         bots: state.registry.statuses().iter().map(view).collect(),
         cache: CacheView {
             hits: stats.hits.load(Ordering::Relaxed),

@@ -9,6 +9,8 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::body::BodyShare;
+
 /// Calls one bot may run at once unless configured (`serve` uses the pool size instead).
 pub const DEFAULT_MAX_CONCURRENT_PER_BOT: usize = crate::engine::DEFAULT_POOL_SIZE as usize;
 /// Requests that may wait for a slot, per gate, by default.
@@ -106,6 +108,15 @@ impl Drop for QueueSpot<'_> {
 pub struct Admitted {
     _bot: OwnedSemaphorePermit,
     _host: OwnedSemaphorePermit,
+    _body: Option<BodyShare>,
+}
+
+impl Admitted {
+    /// The same slots, also holding the request's share of the body budget until the
+    /// call ends (the host keeps the request that long).
+    pub fn holding(self, body: BodyShare) -> Self {
+        Self { _body: Some(body), ..self }
+    }
 }
 
 /// Enter `bot`'s gate, then the host's. Each gate's queue timeout counts from the arrival,
@@ -114,7 +125,7 @@ pub async fn admit(bot: &Gate, host: &Gate) -> Result<Admitted, Busy> {
     let arrived = Instant::now();
     let bot = bot.enter_by(arrived + bot.policy.timeout).await?;
     let host = host.enter_by(arrived + host.policy.timeout).await?;
-    Ok(Admitted { _bot: bot, _host: host })
+    Ok(Admitted { _bot: bot, _host: host, _body: None })
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::admission::{self, QueuePolicy};
 use crate::auth::AccessKey;
+use crate::body;
+use crate::connection::{self, ConnectionLimits};
 use crate::engine::{DEFAULT_POOL_SIZE, EngineOptions};
 use crate::lane;
 use crate::limits::{self, Limits};
@@ -85,9 +87,25 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
 
     /// Seconds a client may take to send a request's headers (the connection is then
-    /// closed; this also ends idle keep-alive connections), and again its body (408).
+    /// closed), and again its body (408); also how long a connection may stay open with
+    /// no request in flight, whatever it sends (keep-alive, HTTP/2, or nothing at all).
     #[arg(long, env = "POE_HOST_READ_TIMEOUT_SECS", default_value_t = DEFAULT_READ_TIMEOUT.as_secs_f64(), value_parser = seconds)]
     pub read_timeout_secs: f64,
+
+    /// Connections open at once; past it a new connection gets 503 and is closed (logged
+    /// once while it lasts). Lowered at start to what the file-descriptor limit allows.
+    #[arg(long, env = "POE_HOST_MAX_CONNECTIONS", default_value_t = connection::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// How long a response's write may stay blocked on a client that stopped reading
+    /// before its connection is dropped and its call cancelled.
+    #[arg(long, env = "POE_HOST_WRITE_TIMEOUT_SECS", default_value_t = connection::DEFAULT_WRITE_TIMEOUT.as_secs_f64(), value_parser = seconds)]
+    pub write_timeout_secs: f64,
+
+    /// Request body bytes the host holds at once, all requests together (each request's
+    /// share is held until its call ends); past it a request gets 503 at once.
+    #[arg(long, env = "POE_HOST_BODY_BYTES_IN_FLIGHT", default_value_t = body::DEFAULT_BODY_BYTES_IN_FLIGHT)]
+    pub body_bytes_in_flight: usize,
 
     /// Calls one bot may run at once; more wait in a queue (sidecar: max_concurrent).
     /// Defaults to --pool-size: one busy bot may use the whole pool.
@@ -177,6 +195,12 @@ impl ServeArgs {
             watch: !self.no_watch,
             admin_key: self.admin_key.as_deref().map(AccessKey::new),
             lane_niceness: self.lane_niceness,
+            connections: ConnectionLimits {
+                max_connections: self.max_connections,
+                idle_timeout: Duration::from_secs_f64(self.read_timeout_secs),
+                write_timeout: Duration::from_secs_f64(self.write_timeout_secs),
+            },
+            body_bytes_in_flight: self.body_bytes_in_flight,
         }
     }
 }

@@ -37,6 +37,9 @@ pub enum HttpError {
     /// The bot (or the host) is at its concurrency cap and the queue wait ran out.
     #[error("bot {0:?} is busy: retry shortly")]
     Busy(String),
+    /// The host holds as many request bodies as it may (`--body-bytes-in-flight`).
+    #[error("the host is busy: retry shortly")]
+    HostBusy,
     /// The bot failed on a settings or report call; details are logged, not returned.
     #[error("Internal Server Error")]
     BotFailed,
@@ -50,11 +53,11 @@ impl IntoResponse for HttpError {
             HttpError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             HttpError::BodyUnreadable
-            | HttpError::Parse(ParseError::Malformed(_) | ParseError::Invalid { .. }) => {
-                StatusCode::BAD_REQUEST
-            }
+            | HttpError::Parse(
+                ParseError::Malformed(_) | ParseError::Invalid { .. } | ParseError::Shape(_),
+            ) => StatusCode::BAD_REQUEST,
             HttpError::Parse(ParseError::UnsupportedType) => StatusCode::NOT_IMPLEMENTED,
-            HttpError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::Busy(_) | HttpError::HostBusy => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::BotFailed => {
                 return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response();
             }
@@ -67,7 +70,7 @@ impl IntoResponse for HttpError {
         if matches!(self, HttpError::Auth(_)) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if matches!(self, HttpError::Busy(_)) {
+        if matches!(self, HttpError::Busy(_) | HttpError::HostBusy) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
         }
         response

@@ -10,9 +10,11 @@ pub mod admission; // concurrency caps with a short bounded queue, then 503
 pub mod attachments; // attachment-message insertion (protocol §6.1)
 pub mod auth; // access keys, constant-time check, fastapi_poe's 401 rules
 pub mod bindings; // wasmtime bindgen! output for the poe:bot world
+pub mod body; // request bodies: size, read time, host-wide byte budget
 pub mod cache; // on-disk compiled-bot cache, checksummed
 pub mod check; // `poe-host check FILE.wasm`
 pub mod cli; // clap flags and their env vars
+pub mod connection; // per-connection bounds: cap, idle and write-stall timeouts
 pub mod ctx; // the Store's data: WASI ctx, limits, host side of the imports
 pub mod engine; // the shared Engine (pooling, epochs) and Linker
 pub mod error; // HttpError: status codes and bodies for failed requests

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -21,11 +21,13 @@ use crate::admin;
 use crate::admission::{Admitted, Gate, admit};
 use crate::attachments::insert_attachment_messages;
 use crate::auth::{AccessKey, authorize};
+use crate::body::{BodyBudget, BodyShare, HeldBody, read_body};
+use crate::connection::ConnectionCap;
 use crate::error::HttpError;
 use crate::fault::Fault;
 use crate::loader::{BotLoader, LoadedBot};
 use crate::protocol::settings::settings_json;
-use crate::protocol::{QueryRequest, Request, parse_request};
+use crate::protocol::{ParseError, QueryRequest, Request, check_shape, parse_shaped};
 use crate::registry::BotRegistry;
 use crate::runner::{self, Report};
 use crate::sse;
@@ -56,6 +58,10 @@ pub struct AppState {
     pub admin_key: Option<AccessKey>,
     /// Admission for all calls together (sized to the instance pool).
     pub gate: Arc<Gate>,
+    /// Request body bytes all requests together may hold.
+    pub bodies: Arc<BodyBudget>,
+    /// The open-connection cap and each connection's limits (`serve` applies them).
+    pub connections: Arc<ConnectionCap>,
 }
 
 /// Every route of the host.
@@ -115,42 +121,29 @@ async fn bot_post(
     let span =
         tracing::info_span!("request", bot = %bot.name, id = REQUEST_IDS.fetch_add(1, Ordering::Relaxed));
     async move {
-        let bytes = read_body(body, &state).await?;
-        match parse_request(&bytes) {
-            Ok(request) => {
-                let admitted = admit(&bot.gate, &state.gate).await.map_err(|_| {
-                    tracing::warn!("at capacity: queue wait ran out, answering 503");
-                    HttpError::Busy(bot.name.to_string())
-                })?;
-                dispatch(bot, request, admitted).await
-            }
-            Err(e) => {
-                tracing::info!("rejected: {e}");
-                Err(e.into())
-            }
-        }
+        let body = read_body(body, state.max_body, state.read_timeout, &state.bodies).await?;
+        // Admission before parsing: a request waiting for a slot holds only its raw bytes
+        // (within the body budget), and parsing, the expensive part, is done for calls
+        // that will run.
+        let admitted = admit(&bot.gate, &state.gate).await.map_err(|_| {
+            tracing::warn!("at capacity: queue wait ran out, answering 503");
+            HttpError::Busy(bot.name.to_string())
+        })?;
+        let HeldBody { bytes, mut share } = body;
+        let request =
+            parse(&bytes, &state.bodies, &mut share).inspect_err(|e| tracing::info!("rejected: {e}"))?;
+        drop(bytes);
+        dispatch(bot, request, admitted.holding(share)).await
     }
     .instrument(span)
     .await
 }
 
-/// The whole body, within the size limit and the read timeout: without the timeout a client
-/// that sends its body a byte at a time would hold its connection, and up to `max_body`
-/// bytes of memory, for as long as it liked.
-async fn read_body(body: Body, state: &AppState) -> Result<Bytes, HttpError> {
-    match tokio::time::timeout(state.read_timeout, to_bytes(body, state.max_body)).await {
-        Ok(read) => read.map_err(|e| body_error(e, state.max_body)),
-        Err(_) => {
-            tracing::info!(timeout = ?state.read_timeout, "rejected: the body did not arrive in time");
-            Err(HttpError::BodyTimeout(state.read_timeout))
-        }
-    }
-}
-
-fn body_error(error: axum::Error, limit: usize) -> HttpError {
-    let too_large =
-        std::error::Error::source(&error).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-    if too_large { HttpError::BodyTooLarge(limit) } else { HttpError::BodyUnreadable }
+/// Parse `bytes` once its shape is checked and what parsing costs is charged to `share`.
+fn parse(bytes: &[u8], budget: &BodyBudget, share: &mut BodyShare) -> Result<Request, HttpError> {
+    let shape = check_shape(bytes).map_err(ParseError::from)?;
+    budget.charge(share, shape.parse_cost())?;
+    Ok(parse_shaped(bytes, shape)?)
 }
 
 /// Run the request; `admitted` holds the call's slots until it ends.

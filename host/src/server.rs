@@ -5,7 +5,9 @@
 //!
 //! [`serve`] is hyper-util's connection builder and graceful shutdown rather than
 //! `axum::serve`, which sets no timer: with it, a client that never finished its request
-//! headers held its connection for ever.
+//! headers held its connection for ever. Each connection also lives within
+//! [`ConnectionLimits`] (see `connection`): a host-wide cap, an idle timeout that runs
+//! whatever the client sends, and a write timeout.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,7 +25,9 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use crate::admission::Gate;
 use crate::auth::AccessKey;
+use crate::body::BodyBudget;
 use crate::cache::ArtifactCache;
+use crate::connection::{Activity, ConnectionCap, ConnectionLimits, Expiry, InFlight, REFUSAL, Watched};
 use crate::engine::{EngineOptions, new_engine, new_linker, spawn_epoch_ticker};
 use crate::loader::BotLoader;
 use crate::registry::BotRegistry;
@@ -69,6 +73,10 @@ pub struct HostConfig {
     pub admin_key: Option<AccessKey>,
     /// Niceness of the background lane's threads (see `lane`).
     pub lane_niceness: i32,
+    /// Open connections, idle and write timeouts.
+    pub connections: ConnectionLimits,
+    /// Request body bytes the host holds at once, all requests together.
+    pub body_bytes_in_flight: usize,
 }
 
 /// Build the engine, load every bot in the bots directory, start watching it (if asked),
@@ -101,14 +109,19 @@ pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
         read_timeout: config.read_timeout,
         admin_key: config.admin_key.clone(),
         gate,
+        bodies: Arc::new(BodyBudget::new(config.body_bytes_in_flight)),
+        connections: Arc::new(ConnectionCap::new(config.connections)),
     })
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves; in-flight responses then get
 /// [`SHUTDOWN_GRACE`] to finish.
 ///
-/// An HTTP/1 client has `state.read_timeout` to send each request's headers (hyper then
-/// closes the connection), which also closes a keep-alive connection idle that long.
+/// Every connection is bounded by `state.connections`: past its cap a new one
+/// gets a 503 and is closed; one with no request in flight for `idle_timeout` (from its
+/// start, so also one that sends nothing or only part of a preface) is closed; one whose
+/// writes stay blocked for `write_timeout` is dropped. An HTTP/1 client also has
+/// `state.read_timeout` to send each request's headers.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -121,9 +134,11 @@ pub async fn serve(
             tracing::warn!("cannot set TCP_NODELAY: {e}");
         }
     });
+    let cap = state.connections.clone();
+    let limits = cap.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(state.read_timeout);
-    let service = TowerToHyperService::new(app(state));
+    let router = app(state);
     let connections = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -132,12 +147,22 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let connection = builder.serve_connection(TokioIo::new(tcp), service.clone()).into_owned();
-        let connection = connections.watch(connection);
+        let Some(place) = cap.admit() else {
+            refuse(tcp);
+            continue;
+        };
+        let activity = Activity::new();
+        let io = TokioIo::new(Watched::new(tcp, activity.clone()));
+        let service = TowerToHyperService::new(InFlight::new(router.clone(), activity.clone()));
+        let connection = connections.watch(builder.serve_connection(io, service).into_owned());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("connection ended with an error: {e}");
+            tokio::select! {
+                ended = connection => if let Err(e) = ended {
+                    tracing::debug!("connection ended with an error: {e}");
+                },
+                expiry = activity.expired(&limits) => log_expiry(expiry, &limits),
             }
+            drop(place);
         });
     }
     drop(listener);
@@ -149,4 +174,20 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Answer a connection past the cap with [`REFUSAL`] if its socket takes it at once, and
+/// close it: a clear answer costs nothing, waiting for a slow client would.
+fn refuse(tcp: tokio::net::TcpStream) {
+    let _ = tcp.try_write(REFUSAL);
+}
+
+fn log_expiry(expiry: Expiry, limits: &ConnectionLimits) {
+    match expiry {
+        Expiry::Idle => tracing::debug!(timeout = ?limits.idle_timeout, "closing an idle connection"),
+        Expiry::WriteStalled => tracing::info!(
+            timeout = ?limits.write_timeout,
+            "dropping a connection whose client stopped reading its response"
+        ),
+    }
 }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use poe_host::admission::QueuePolicy;
+use poe_host::body::DEFAULT_BODY_BYTES_IN_FLIGHT;
+use poe_host::connection::{ConnectionLimits, DEFAULT_WRITE_TIMEOUT};
 use poe_host::limits::Limits;
 use poe_host::routes::{DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT};
 use poe_host::sidecar::HostDefaults;
@@ -37,8 +39,14 @@ pub struct Options {
     pub pool_size: u32,
     /// Body size limit.
     pub max_body: usize,
-    /// Header and body read timeout.
+    /// Header and body read timeout, and how long a connection may be idle.
     pub read_timeout: Duration,
+    /// How long a response's write may stay blocked.
+    pub write_timeout: Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Request body bytes held at once, all requests together.
+    pub body_bytes_in_flight: usize,
     /// Compile cache directory (default: one shared by all tests).
     pub cache_dir: Option<PathBuf>,
     /// Queueing at the concurrency caps.
@@ -56,6 +64,9 @@ impl Default for Options {
             pool_size: 64,
             max_body: DEFAULT_MAX_BODY,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            max_connections: 1024,
+            body_bytes_in_flight: DEFAULT_BODY_BYTES_IN_FLIGHT,
             cache_dir: Some(cache_dir()),
             queue: QueuePolicy::default(),
         }
@@ -114,6 +125,12 @@ impl TestHost {
             // would get what those leave. The lane's priority has its own unit test, and
             // its effect is measured by `poe-bench` (isolation).
             lane_niceness: 0,
+            connections: ConnectionLimits {
+                max_connections: options.max_connections,
+                idle_timeout: options.read_timeout,
+                write_timeout: options.write_timeout,
+            },
+            body_bytes_in_flight: options.body_bytes_in_flight,
         };
         let state = server::build_state(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

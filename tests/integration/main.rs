@@ -5,6 +5,7 @@
 mod check;
 mod component_build;
 mod conformance;
+mod edges;
 mod harness;
 mod interop;
 mod reload;

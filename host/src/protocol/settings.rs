@@ -1,6 +1,8 @@
 //! The settings response as fastapi_poe writes it (protocol §5.2): all 15 keys, in its
 //! order, unset values as `null`, and parameter controls with `api_version: "2"`.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::bindings::types as wit;
@@ -22,7 +24,7 @@ struct Settings<'a> {
     context_clear_window_secs: Option<i64>,
     allow_user_context_clear: Option<bool>,
     custom_rate_card: Option<&'a str>,
-    server_bot_dependencies: serde_json::Map<String, serde_json::Value>,
+    server_bot_dependencies: BTreeMap<&'a str, u32>,
     allow_attachments: Option<bool>,
     introduction_message: Option<&'a str>,
     expand_text_attachments: Option<bool>,
@@ -35,9 +37,22 @@ struct Settings<'a> {
     parameter_controls: Option<ParameterControls<'a>>,
 }
 
-/// The settings JSON body for a guest's settings, at most [`MAX_SETTINGS_BYTES`].
+/// The fewest bytes of JSON any list element of the settings takes (`{"control":"divider"}`
+/// is 21, a dependency `"":0,` 5 plus its name): a lower bound that refuses huge settings
+/// before anything is converted.
+const MIN_ELEMENT_JSON: usize = 5;
+
+/// The settings JSON body for a guest's settings, at most [`MAX_SETTINGS_BYTES`]. Settings
+/// whose elements alone could not fit are refused before anything is copied: a guest's
+/// 3,000,000 dependencies once took the host to 651 MB while being put in a JSON map.
 pub fn settings_json(s: &wit::SettingsResponse) -> Result<Vec<u8>, SettingsTooLarge> {
-    let deps = s.server_bot_dependencies.iter().map(|(bot, n)| (bot.clone(), (*n).into())).collect();
+    if min_json_len(s) > MAX_SETTINGS_BYTES {
+        return Err(SettingsTooLarge);
+    }
+    // Borrowed and sorted, as a JSON map of the same pairs would be (the last of a
+    // duplicated name wins).
+    let deps: BTreeMap<&str, u32> =
+        s.server_bot_dependencies.iter().map(|(bot, n)| (bot.as_str(), *n)).collect();
     let body = Settings {
         response_version: s.response_version.unwrap_or(DEFAULT_RESPONSE_VERSION),
         context_clear_window_secs: s.context_clear_window_secs,
@@ -59,6 +74,40 @@ pub fn settings_json(s: &wit::SettingsResponse) -> Result<Vec<u8>, SettingsTooLa
     // Writing to memory fails only when the cap is reached.
     serde_json::to_writer(&mut out, &body).map_err(|_| SettingsTooLarge)?;
     Ok(out.buf)
+}
+
+/// A lower bound on the JSON length of `s`'s lists, counted without allocating.
+fn min_json_len(s: &wit::SettingsResponse) -> usize {
+    let deps: usize = s.server_bot_dependencies.iter().map(|(bot, _)| bot.len() + MIN_ELEMENT_JSON).sum();
+    let sections = s.parameter_controls.as_ref().map_or(&[][..], |p| &p.sections[..]);
+    let elements: usize = sections.iter().map(section_elements).sum();
+    deps.saturating_add(elements.saturating_mul(MIN_ELEMENT_JSON))
+}
+
+fn section_elements(s: &wit::Section) -> usize {
+    let controls: usize = s.controls.iter().flatten().map(section_control_elements).sum();
+    let tabs: usize = s
+        .tabs
+        .iter()
+        .flatten()
+        .map(|t| 1 + t.controls.iter().map(section_control_elements).sum::<usize>())
+        .sum();
+    1 + controls + tabs
+}
+
+fn section_control_elements(c: &wit::SectionControl) -> usize {
+    match c {
+        wit::SectionControl::Control(c) => control_elements(c),
+        wit::SectionControl::Condition(c) => 1 + c.controls.iter().map(control_elements).sum::<usize>(),
+    }
+}
+
+fn control_elements(c: &wit::Control) -> usize {
+    1 + match c {
+        wit::Control::DropDown(d) => d.options.len(),
+        wit::Control::AspectRatio(a) => a.options.len(),
+        _ => 0,
+    }
 }
 
 /// A buffer that refuses writes past `room` bytes.
@@ -354,6 +403,20 @@ mod tests {
                 "right": {"literal": true}}, "controls": [{"control": "divider"}]}
         ], "tabs": null, "collapsed_by_default": null}]});
         assert_eq!(v["parameter_controls"], expected);
+    }
+
+    #[test]
+    fn settings_whose_lists_cannot_fit_are_refused_before_anything_is_copied() {
+        let mut settings = empty();
+        settings.server_bot_dependencies = (0..200_000).map(|i| (format!("bot{i}"), 1)).collect();
+        assert!(min_json_len(&settings) > MAX_SETTINGS_BYTES);
+        assert_eq!(settings_json(&settings), Err(SettingsTooLarge));
+        settings.server_bot_dependencies = vec![("b".into(), 2), ("a".into(), 1), ("b".into(), 3)];
+        let body = String::from_utf8(settings_json(&settings).unwrap()).unwrap();
+        assert!(
+            body.contains(r#""server_bot_dependencies":{"a":1,"b":3}"#),
+            "sorted, the last duplicate wins: {body}"
+        );
     }
 
     #[test]
