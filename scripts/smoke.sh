@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of the built `poe-host` binary: `check` exit codes, `serve` printing its
-# address on port 0, an echo query over curl-like HTTP, and a log file in plain text.
+# address on port 0, an echo query over curl-like HTTP, a log file in plain text, and the
+# host's peak memory under oversized requests and settings (tests/smoke/memory_bounds.py).
 # Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,5 +39,10 @@ kill -TERM "$pid"; wait "$pid"; rc=$?
 grep -q "loaded bot=echo" "$log" && ! grep -q $'\e' "$log" && ok "a log written to a file is plain text" \
   || bad "log file has colour codes or lacks the load line: $(head -c 300 "$log" | cat -v)"
 rm -rf "$dir" "$log"
+
+# Peak memory under the request and settings attacks of issue 14, one line per attack.
+while read -r verdict rest; do
+  [ "$verdict" = ok ] && ok "memory: $rest" || bad "memory: $verdict $rest"
+done < <(python3 tests/smoke/memory_bounds.py "$bin" "$guests" 2>&1 || echo "FAIL the memory checks did not finish")
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

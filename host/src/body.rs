@@ -111,7 +111,8 @@ async fn read_within(mut body: Body, max: usize, budget: &BodyBudget) -> Result<
         }
         budget.charge(&mut share, len)?;
     }
-    let mut bytes = BytesMut::new();
+    // A declared length is allocated once: growing by doubling would peak at twice it.
+    let mut bytes = BytesMut::with_capacity(declared.map_or(0, |len| len as usize));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| HttpError::BodyUnreadable)?;
         let Ok(data) = frame.into_data() else { continue };

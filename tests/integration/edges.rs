@@ -138,7 +138,7 @@ async fn a_client_that_stops_reading_loses_its_connection_and_its_call_after_the
 
 #[tokio::test]
 async fn past_the_body_budget_a_request_gets_503_while_earlier_calls_hold_their_bytes() {
-    // Each request holds its 4 KiB body plus 256 bytes per JSON value (~3 KiB): one fits.
+    // Each request holds its 4 KiB body plus 320 bytes per JSON value (~3 KiB): one fits.
     let host = TestHost::with(Options { body_bytes_in_flight: 10_000, ..Options::default() }).await;
     let mut sleeper = query("sleep 1500");
     sleeper["metadata"] = json!("m".repeat(4000));
