@@ -137,7 +137,7 @@ impl ConnectionCap {
 
 /// The whole response a connection past the cap gets before it is closed.
 pub const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-retry-after: 1\r\nconnection: close\r\ncontent-length: 40\r\n\r\n{\"detail\":\"too many open connections\"}\n";
+retry-after: 1\r\nconnection: close\r\ncontent-length: 39\r\n\r\n{\"detail\":\"too many open connections\"}\n";
 
 /// Why a connection was ended by the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn client_text_in_a_parse_error_is_cut_and_escaped() {
-        let variant = format!("x\nINFO poe_host::reload: forged{}", "y".repeat(8 << 20));
+        let variant = format!(r"x\nINFO poe_host::reload: forged{}", "y".repeat(8 << 20));
         let body = format!(
             r#"{{"type":"report_feedback","version":"1","message_id":"m","user_id":"u","conversation_id":"c","feedback_type":"{variant}"}}"#
         );

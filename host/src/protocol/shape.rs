@@ -102,7 +102,7 @@ mod tests {
     #[test]
     fn brackets_and_commas_inside_strings_do_not_count() {
         let body = format!(r#"{{"a":"{}\"{}","b":"\\"}}"#, "[{,".repeat(300_000), "]".repeat(10));
-        assert_eq!(check_shape(body.as_bytes()), Ok(Shape { values: 3 }));
+        assert_eq!(check_shape(body.as_bytes()), Ok(Shape { values: 2 }));
     }
 
     #[test]
@@ -111,7 +111,7 @@ mod tests {
             let one = r#"{"role":"user","content":""}"#;
             format!(r#"{{"query":[{}]}}"#, vec![one; n].join(","))
         };
-        assert_eq!(check_shape(messages(50_000).as_bytes()), Ok(Shape { values: 150_002 }));
+        assert_eq!(check_shape(messages(50_000).as_bytes()), Ok(Shape { values: 150_001 }));
         assert_eq!(check_shape(messages(70_000).as_bytes()), Err(ShapeError::TooManyValues));
     }
 }
