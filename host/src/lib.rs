@@ -27,6 +27,7 @@ pub mod logtext; // untrusted text cut and escaped for one log line
 pub mod output; // emitted parts → SSE events, ordering rules, output caps
 pub mod protocol; // request models, parsing, WIT conversion, settings JSON
 pub mod registry; // the bots being served, by name
+pub mod regular_file; // bots-directory files read safely: regular, non-blocking, bounded
 pub mod reload; // watch the bots directory, swap versions in atomically
 pub mod routes; // the axum Router: fn app(state)
 pub mod runner; // one guest call: instantiate, call, classify faults

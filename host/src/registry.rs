@@ -94,12 +94,15 @@ impl BotRegistry {
 }
 
 /// The `(name, path)` of every bot file in `dir`, sorted by name. Files whose names are not
-/// valid bot names are skipped with a warning.
+/// valid bot names are skipped with a warning. A FIFO or device named like a bot is listed,
+/// so that loading it fails with a reason the operator sees.
 pub fn bot_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)?.flatten() {
         let path = entry.path();
-        if path.extension().is_none_or(|e| e != "wasm") || !path.is_file() {
+        // `metadata` follows symlinks and never blocks, even on a FIFO.
+        let is_wasm = path.extension().is_some_and(|e| e == "wasm");
+        if !is_wasm || !std::fs::metadata(&path).is_ok_and(|m| !m.is_dir()) {
             continue;
         }
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
