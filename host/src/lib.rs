@@ -19,6 +19,7 @@ pub mod error; // HttpError: status codes and bodies for failed requests
 pub mod exports; // the handler's functions, type-checked once per bot
 pub mod fairness; // CPU-bound calls take turns on cores - 1 heavy slots
 pub mod fault; // Fault: guest failures as values and their error events
+pub mod fingerprint; // what a bot's files looked like: size, mtime, inode, ctime
 pub mod guest_log; // guest stdout/stderr into the host log, capped
 pub mod lane; // the low-priority runtime CPU-bound calls move to
 pub mod limits; // time, CPU, memory and output limits

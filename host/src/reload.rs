@@ -1,7 +1,7 @@
 //! Hot reload: keep the registry in step with the bots directory while serving.
 //!
 //! File events (the `notify` crate) and a periodic poll (for filesystems that deliver no
-//! events) both trigger [`Reloader::reconcile`], which compares each file's size and mtime
+//! events) both trigger [`Reloader::reconcile`], which compares each bot's [`Fingerprint`]
 //! with what it last saw. A changed file must hold still for [`SETTLE`] before it is loaded
 //! (`cp` truncates, then writes), is compiled off the runtime, and only then swapped in.
 //! A file that fails keeps the previous version serving and is retried when it changes.
@@ -9,11 +9,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
+use crate::fingerprint::Fingerprint;
 use crate::loader::{BotLoader, LoadError, LoadedBot};
 use crate::registry::{BotRegistry, bot_files};
 
@@ -21,20 +22,6 @@ use crate::registry::{BotRegistry, bot_files};
 pub const SETTLE: Duration = Duration::from_millis(150);
 /// How often the directory is rescanned even without file events.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Size and modification time of a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<SystemTime>,
-}
-
-/// What a bot's files looked like when last loaded (or tried).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fingerprint {
-    wasm: Stamp,
-    sidecar: Option<Stamp>,
-}
 
 /// Keeps the registry in step with the bots directory.
 pub struct Reloader {
@@ -57,12 +44,12 @@ impl Reloader {
         self.remove_missing(&files);
         let mut changed: Vec<_> = files
             .into_iter()
-            .filter_map(|(name, path)| fingerprint(&path).map(|fp| (name, path, fp)))
+            .filter_map(|(name, path)| Fingerprint::of(&path).map(|fp| (name, path, fp)))
             .filter(|(name, _, fp)| self.seen.get(name) != Some(fp))
             .collect();
         if settle && !changed.is_empty() {
             tokio::time::sleep(SETTLE).await;
-            changed.retain(|(_, path, fp)| fingerprint(path) == Some(*fp));
+            changed.retain(|(_, path, fp)| Fingerprint::of(path) == Some(*fp));
         }
         for (name, path, fp) in changed {
             self.load(name, path, fp).await;
@@ -84,7 +71,7 @@ impl Reloader {
     async fn load(&mut self, name: String, path: PathBuf, fp: Fingerprint) {
         let previous = self.registry.get(&name);
         let result = load_blocking(&self.loader, &name, &path, previous.clone()).await;
-        if fingerprint(&path) != Some(fp) {
+        if Fingerprint::of(&path) != Some(fp) {
             return; // written to while loading: the next round takes the final content
         }
         self.seen.insert(name.clone(), fp);
@@ -190,13 +177,4 @@ fn log_loaded(bot: &LoadedBot, previous: Option<&LoadedBot>) {
     {
         tracing::warn!(bot = %bot.name, "access key is not 32 characters: Poe-issued keys are");
     }
-}
-
-fn fingerprint(wasm: &Path) -> Option<Fingerprint> {
-    Some(Fingerprint { wasm: stamp(wasm)?, sidecar: stamp(&wasm.with_extension("toml")) })
-}
-
-fn stamp(path: &Path) -> Option<Stamp> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some(Stamp { len: meta.len(), modified: meta.modified().ok() })
 }

@@ -1,6 +1,7 @@
 //! Hot reload: bots added, replaced (atomically or by truncating copy), broken, fixed,
 //! re-keyed and removed on a running host, with no failed request; files that are not what
-//! they seem (FIFOs, huge sparse files); and the compile cache.
+//! they seem (FIFOs, huge sparse files, replacements keeping size and mtime); and the
+//! compile cache.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -189,23 +190,28 @@ async fn a_reloaded_bot_keeps_its_concurrency_cap() {
     drop(running);
 }
 
+/// The status echo answers with `key`.
+async fn status_with_key(host: &TestHost, key: &str) -> u16 {
+    host.post_raw("echo", Some(&format!("Bearer {key}")), query("x").to_string()).await.status().as_u16()
+}
+
+/// Wait until echo answers `status` to `key`, within [`SWAP_DEADLINE`]; how long it took.
+async fn wait_for_status(host: &TestHost, key: &str, status: u16) -> Duration {
+    let start = Instant::now();
+    while status_with_key(host, key).await != status {
+        assert!(start.elapsed() < SWAP_DEADLINE, "key {key} never got {status}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecar_key_rotation_applies_without_restart() {
     let host = TestHost::start().await;
     let new_key = "rotated-key-0123456789abcdefghij";
     std::fs::write(host.file("echo.toml"), format!("access_key = \"{new_key}\"")).unwrap();
-    let start = Instant::now();
-    loop {
-        let old =
-            host.post_raw("echo", Some(&format!("Bearer {KEY}")), query("x").to_string()).await.status();
-        if old == 401 {
-            break;
-        }
-        assert!(start.elapsed() < SWAP_DEADLINE, "old key still accepted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let new = host.post_raw("echo", Some(&format!("Bearer {new_key}")), query("x").to_string()).await;
-    assert_eq!(new.status(), 200);
+    wait_for_status(&host, KEY, 401).await;
+    assert_eq!(status_with_key(&host, new_key).await, 200);
     let admin = host.admin().await.to_string();
     assert!(!admin.contains(new_key) && !admin.contains(KEY), "admin view must not show keys");
 }
@@ -253,6 +259,30 @@ async fn second_start_compiles_nothing_and_corrupt_cache_entries_are_recompiled(
     let third = TestHost::with(options()).await;
     assert_eq!(third.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 2}));
     assert_eq!(answer(&third, "echo").await.as_deref(), Some("x"));
+}
+
+/// `cp -p`, `rsync -a` or `touch -d` can replace a sidecar keeping its size and mtime: the
+/// rotated-out key must stop working all the same (size and mtime were all that was compared).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_keeping_the_sidecars_size_and_mtime_is_picked_up() {
+    let host = TestHost::start().await;
+    let (old_key, new_key) = ("rotated-key-A-0123456789abcdefgh", "rotated-key-B-0123456789abcdefgh");
+    let sidecar = host.file("echo.toml");
+    std::fs::write(&sidecar, format!("access_key = \"{old_key}\"\n")).unwrap();
+    wait_for_status(&host, old_key, 200).await;
+    let before = std::fs::metadata(&sidecar).unwrap();
+    std::fs::write(&sidecar, format!("access_key = \"{new_key}\"\n")).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&sidecar)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+    let after = std::fs::metadata(&sidecar).unwrap();
+    assert_eq!((after.len(), after.modified().unwrap()), (before.len(), before.modified().unwrap()));
+    let took = wait_for_status(&host, old_key, 401).await;
+    assert_eq!(status_with_key(&host, new_key).await, 200);
+    println!("same-size same-mtime rotation picked up after {took:?}");
 }
 
 /// Opens `fifo` for writing if the test panics, so that a reader blocked on it (the bug
