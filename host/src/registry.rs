@@ -116,6 +116,14 @@ pub fn bot_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     Ok(files)
 }
 
+/// The bot a file in the bots directory belongs to: `NAME` of `NAME.wasm` or its sidecar
+/// `NAME.toml`; `None` for any other file, which the reloader ignores.
+pub fn bot_of(path: &Path) -> Option<&str> {
+    let ext = path.extension()?;
+    let name = path.file_stem()?.to_str()?;
+    ((ext == "wasm" || ext == "toml") && is_valid_name(name)).then_some(name)
+}
+
 /// Whether `name` may be served: 1–64 ASCII letters, digits, `_` or `-`, not starting
 /// with `_` (reserved for the host, e.g. `/_admin`) or `-`. Rules out every path trick.
 pub fn is_valid_name(name: &str) -> bool {
@@ -136,6 +144,17 @@ mod tests {
         }
         for bad in ["", "..", "a/b", "a.b", "_admin", "-x", "a b", "é", &"a".repeat(65)] {
             assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_bot_files_and_sidecars_belong_to_a_bot() {
+        assert_eq!(bot_of(Path::new("/bots/echo.wasm")), Some("echo"));
+        assert_eq!(bot_of(Path::new("/bots/echo.toml")), Some("echo"));
+        for other in
+            ["/bots/noise.log", "/bots/echo.wasm.partial", "/bots/.echo.toml.swp", "/bots/_x.wasm", "/bots"]
+        {
+            assert_eq!(bot_of(Path::new(other)), None, "{other}");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Hot reload: bots added, replaced (atomically or by truncating copy), broken, fixed,
 //! re-keyed and removed on a running host, with no failed request; files that are not what
-//! they seem (FIFOs, huge sparse files, replacements keeping size and mtime); and the
-//! compile cache.
+//! they seem (FIFOs, huge sparse files, replacements keeping size and mtime, noisy
+//! neighbours); and the compile cache.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use poe_host::admission::QueuePolicy;
+use poe_host::reload::SETTLE;
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -356,4 +357,48 @@ async fn a_huge_sparse_bot_file_is_refused_without_being_read() {
     assert_eq!(host.post("huge", &query("x")).await.status(), 404);
     // Other tests run in this process too, so only a whole read is ruled out.
     assert!(grew < 1 << 30, "peak RSS grew by {} MiB", grew >> 20);
+}
+
+/// Writes `noise.log` and echo's sidecar (unchanged key) every 20 ms until `stop`; counts writes.
+async fn make_noise(dir: PathBuf, writes: Arc<AtomicUsize>, stop: Arc<AtomicBool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let n = writes.fetch_add(1, Ordering::Relaxed);
+        std::fs::write(dir.join("noise.log"), format!("line {n}\n")).unwrap();
+        std::fs::write(dir.join("echo.toml"), format!("access_key = \"{KEY}\"\n# {n}\n")).unwrap();
+    }
+}
+
+/// A file written more often than every 150 ms used to stop all reloading: each event
+/// restarted the one quiet-period wait. A log file is ignored, and a noisy sidecar holds
+/// back only its own bot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_written_every_20_ms_delay_no_other_bot() {
+    let host = TestHost::start().await;
+    let (writes, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    let noise = tokio::spawn(make_noise(host.dir.path().to_owned(), writes.clone(), stop.clone()));
+    let start = Instant::now();
+    while writes.load(Ordering::Relaxed) < 3 {
+        assert!(start.elapsed() < SWAP_DEADLINE, "the noise never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let before = writes.load(Ordering::Relaxed);
+    std::fs::copy(guests::ECHO, host.file("fresh.wasm")).unwrap();
+    let added = wait_for(&host, "fresh", Some("x")).await;
+    let during = writes.load(Ordering::Relaxed) - before;
+    std::fs::remove_file(host.file("showcase.wasm")).unwrap();
+    let removed = wait_for(&host, "showcase", None).await;
+    assert_eq!(answer(&host, "echo").await.as_deref(), Some("x"), "the noisy bot keeps serving");
+    stop.store(true, Ordering::Relaxed);
+    noise.await.unwrap();
+    println!(
+        "{during} noisy writes while a new bot was served after {added:?}; a removed one gone after {removed:?}"
+    );
+    assert!(added < SWAP_DEADLINE && removed < SWAP_DEADLINE, "added {added:?}, removed {removed:?}");
+    let per_settle = during as f64 * SETTLE.as_secs_f64() / added.as_secs_f64();
+    assert!(
+        per_settle > 1.0,
+        "the noise came more often than every {SETTLE:?}: {during} writes in {added:?}"
+    );
 }
