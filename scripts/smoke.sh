@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the built `poe-host` binary: `check` exit codes, `serve` printing its
-# address on port 0, an echo query over curl-like HTTP, a log file in plain text, and the
-# host's peak memory under oversized requests and settings (tests/smoke/memory_bounds.py).
+# address on port 0, an echo query over curl-like HTTP, a log file in plain text, a FIFO
+# appearing as a sidecar hanging neither the reloader nor SIGTERM, and the host's peak
+# memory under oversized requests and settings (tests/smoke/memory_bounds.py).
 # Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,20 @@ kill -TERM "$pid"; wait "$pid"; rc=$?
 [ "$rc" -eq 0 ] && ok "SIGTERM shuts down cleanly" || bad "exit code after SIGTERM: $rc"
 grep -q "loaded bot=echo" "$log" && ! grep -q $'\e' "$log" && ok "a log written to a file is plain text" \
   || bad "log file has colour codes or lacks the load line: $(head -c 300 "$log" | cat -v)"
+rm -rf "$dir" "$log"
+# A FIFO sidecar used to block the reloader's read for ever, and SIGTERM then waited on it.
+dir=$(mktemp -d) && cp "$guests/echo.wasm" "$dir/" && log=$(mktemp)
+POE_ACCESS_KEY=smoke-key-0123456789abcdefghijkl "$bin" serve --bots "$dir" --listen 127.0.0.1:0 --cache-dir none >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "^listening on http://" "$log" && break; sleep 0.1; done
+mkfifo "$dir/echo.toml"
+for _ in $(seq 50); do grep -q "echo.toml is not a regular file" "$log" && break; sleep 0.1; done
+grep -q "echo.toml is not a regular file but a FIFO" "$log" && ok "a FIFO sidecar is a load error" \
+  || bad "no load error for a FIFO sidecar: $(tail -c 300 "$log")"
+kill -TERM "$pid"
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then bad "SIGTERM with a FIFO sidecar: still running after 5 s"; kill -KILL "$pid"; wait "$pid"
+else wait "$pid"; rc=$?; [ "$rc" -eq 0 ] && ok "SIGTERM exits with a FIFO sidecar" || bad "exit code after SIGTERM with a FIFO sidecar: $rc"; fi
 rm -rf "$dir" "$log"
 
 # Peak memory under the request and settings attacks of issue 14, one line per attack.

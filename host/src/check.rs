@@ -3,13 +3,11 @@
 
 use std::path::Path;
 
-use anyhow::Context;
-
 use crate::cache::ArtifactCache;
 use crate::engine::{EngineOptions, new_engine, new_linker};
 use crate::exports::HANDLER_EXPORT;
 use crate::limits::DEFAULT_MAX_MEMORY;
-use crate::loader::BotLoader;
+use crate::loader::{BotLoader, DEFAULT_MAX_BOT_BYTES, read_wasm};
 use crate::sidecar::HostDefaults;
 
 /// Check `path`; `Ok` carries a one-line summary, `Err` the reason it cannot be served.
@@ -19,7 +17,7 @@ pub fn check_file(path: &Path) -> anyhow::Result<String> {
     let linker = new_linker(&engine)?;
     let cache = ArtifactCache::new(&engine, None)?;
     let loader = BotLoader::new(engine, linker, HostDefaults::default(), cache);
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_wasm(path, DEFAULT_MAX_BOT_BYTES)?;
     loader.compile(path, &bytes, "")?;
     Ok(format!("ok: {} exports {HANDLER_EXPORT} ({} KiB)", path.display(), bytes.len() / 1024))
 }

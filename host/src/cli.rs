@@ -14,6 +14,7 @@ use crate::connection::{self, ConnectionLimits};
 use crate::engine::{DEFAULT_POOL_SIZE, EngineOptions};
 use crate::lane;
 use crate::limits::{self, Limits};
+use crate::loader::DEFAULT_MAX_BOT_BYTES;
 use crate::routes::{DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT};
 use crate::server::HostConfig;
 use crate::sidecar::HostDefaults;
@@ -124,6 +125,12 @@ pub struct ServeArgs {
     #[arg(long, env = "POE_HOST_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
     pub pool_size: u32,
 
+    /// Largest bot file loaded, in MiB; a larger NAME.wasm is refused before it is read.
+    /// Raise it for components that bundle a whole language runtime.
+    #[arg(long, env = "POE_HOST_MAX_BOT_FILE_MIB", default_value_t = DEFAULT_MAX_BOT_BYTES >> 20,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BOT_FILE_MIB))]
+    pub max_bot_file_mib: u64,
+
     /// Do not watch the bots directory: bots load once at start.
     #[arg(long, env = "POE_HOST_NO_WATCH")]
     pub no_watch: bool,
@@ -144,6 +151,9 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(i32).range(0..=19))]
     pub lane_niceness: i32,
 }
+
+/// Largest `--max-bot-file-mib` accepted: a bot file is read into memory whole.
+pub const MAX_BOT_FILE_MIB: u64 = 4096;
 
 /// A `--…-secs` value: a number of seconds that `limits::secs` accepts.
 fn seconds(text: &str) -> Result<f64, String> {
@@ -192,6 +202,7 @@ impl ServeArgs {
             engine: EngineOptions { pool_size: self.pool_size, max_memory: limits.max_memory, cache_dir },
             max_body: self.max_body_bytes,
             read_timeout: Duration::from_secs_f64(self.read_timeout_secs),
+            max_bot_bytes: self.max_bot_file_mib << 20,
             watch: !self.no_watch,
             admin_key: self.admin_key.as_deref().map(AccessKey::new),
             lane_niceness: self.lane_niceness,
@@ -240,6 +251,10 @@ mod tests {
             assert!(serve(&bad).is_err(), "{bad:?}");
         }
         assert!(serve(&["--max-memory-mib", "0"]).is_err());
+        assert_eq!(serve(&[]).unwrap().host_config().max_bot_bytes, DEFAULT_MAX_BOT_BYTES);
+        assert_eq!(serve(&["--max-bot-file-mib", "200"]).unwrap().host_config().max_bot_bytes, 200 << 20);
+        assert!(serve(&["--max-bot-file-mib", "0"]).is_err());
+        assert!(serve(&["--max-bot-file-mib", "4097"]).is_err());
         assert!(serve(&["--max-memory-mib", "18446744073709551615"]).is_err());
     }
 }

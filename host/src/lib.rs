@@ -21,6 +21,7 @@ pub mod error; // HttpError: status codes and bodies for failed requests
 pub mod exports; // the handler's functions, type-checked once per bot
 pub mod fairness; // CPU-bound calls take turns on cores - 1 heavy slots
 pub mod fault; // Fault: guest failures as values and their error events
+pub mod fingerprint; // what a bot's files looked like: size, mtime, inode, ctime
 pub mod guest_log; // guest stdout/stderr into the host log, capped
 pub mod lane; // the low-priority runtime CPU-bound calls move to
 pub mod limits; // time, CPU, memory and output limits
@@ -29,6 +30,7 @@ pub mod logtext; // untrusted text cut and escaped for one log line
 pub mod output; // emitted parts → SSE events, ordering rules, output caps
 pub mod protocol; // request models, parsing, WIT conversion, settings JSON
 pub mod registry; // the bots being served, by name
+pub mod regular_file; // bots-directory files read safely: regular, non-blocking, bounded
 pub mod reload; // watch the bots directory, swap versions in atomically
 pub mod routes; // the axum Router: fn app(state)
 pub mod runner; // one guest call: instantiate, call, classify faults

@@ -17,7 +17,16 @@ use crate::cache::{ArtifactCache, CacheOutcome};
 use crate::ctx::BotCtx;
 use crate::exports::{HANDLER_EXPORT, HandlerExports};
 use crate::fault::one_line;
+use crate::regular_file::{FileError, RegularFile};
 use crate::sidecar::{BotConfig, ConfigError, HostDefaults, load_config};
+
+/// Largest bot file loaded, checked before it is read: real components are a few MiB (one
+/// bundling a whole language runtime a few tens), it is read into memory whole, and
+/// compiling it takes several times its size.
+pub const DEFAULT_MAX_BOT_BYTES: u64 = 64 << 20;
+
+/// Bytes read to check a bot file's header before the rest: magic and version.
+const HEADER_LEN: u64 = 8;
 
 /// A bot ready to serve: compiled once, instantiated per request.
 pub struct LoadedBot {
@@ -55,14 +64,9 @@ impl std::fmt::Debug for LoadedBot {
 /// Why a bot file cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// The file cannot be read, is not a regular file, or is too large.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The file is a core wasm module, not a component.
     #[error(
         "{path} is a core wasm module, not a component: build it with `cargo component build` or `--target wasm32-wasip2`"
@@ -116,13 +120,21 @@ pub struct BotLoader {
     linker: Arc<Linker<BotCtx>>,
     defaults: Arc<HostDefaults>,
     cache: Arc<ArtifactCache>,
+    max_file_bytes: u64,
 }
 
 impl BotLoader {
     /// A loader using `engine` and `linker`, applying `defaults` to every bot and keeping
     /// compiled code in `cache`.
     pub fn new(engine: Engine, linker: Linker<BotCtx>, defaults: HostDefaults, cache: ArtifactCache) -> Self {
-        Self { engine, linker: Arc::new(linker), defaults: Arc::new(defaults), cache: Arc::new(cache) }
+        let (linker, defaults, cache) = (Arc::new(linker), Arc::new(defaults), Arc::new(cache));
+        Self { engine, linker, defaults, cache, max_file_bytes: DEFAULT_MAX_BOT_BYTES }
+    }
+
+    /// The same loader refusing bot files larger than `bytes` (default
+    /// [`DEFAULT_MAX_BOT_BYTES`]).
+    pub fn with_max_file_bytes(self, bytes: u64) -> Self {
+        Self { max_file_bytes: bytes, ..self }
     }
 
     /// The compile cache (for its counters).
@@ -144,7 +156,7 @@ impl BotLoader {
         previous: Option<&LoadedBot>,
     ) -> Result<LoadedBot, LoadError> {
         let config = load_config(path, &self.defaults)?;
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: shown(path), source })?;
+        let bytes = read_wasm(path, self.max_file_bytes)?;
         let hash = hex::encode(Sha256::digest(&bytes));
         let started = Instant::now();
         let ((pre, exports), origin) = match previous.filter(|p| p.hash == hash) {
@@ -177,13 +189,7 @@ impl BotLoader {
         bytes: &[u8],
         hash: &str,
     ) -> Result<((InstancePre<BotCtx>, HandlerExports), CacheOutcome), LoadError> {
-        if !bytes.starts_with(b"\0asm") {
-            let message = "not a wasm file (no \\0asm header)".to_owned();
-            return Err(LoadError::Compile { path: shown(path), message });
-        }
-        if is_core_module(bytes) {
-            return Err(LoadError::CoreModule { path: shown(path) });
-        }
+        check_header(path, bytes)?;
         let (component, outcome) = self
             .cache
             .load_or_compile(&self.engine, bytes, hash)
@@ -196,6 +202,29 @@ impl BotLoader {
             .map_err(|e| LoadError::WrongWorld { path: shown(path), message: one_line(&format!("{e:#}")) })?;
         Ok(((pre, exports), outcome))
     }
+}
+
+/// The bot file at `path`, if it is a regular file of at most `limit` bytes that starts like
+/// a component: the type, size and header are checked before the rest is read.
+pub fn read_wasm(path: &Path, limit: u64) -> Result<Vec<u8>, LoadError> {
+    let mut file = RegularFile::open(path, limit)?;
+    let mut bytes = Vec::new();
+    file.read_some(&mut bytes, HEADER_LEN)?;
+    check_header(path, &bytes)?;
+    file.read_rest(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Refuse what is not wasm, or is a core module, from its first [`HEADER_LEN`] bytes.
+fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    if !bytes.starts_with(b"\0asm") {
+        let message = "not a wasm file (no \\0asm header)".to_owned();
+        return Err(LoadError::Compile { path: shown(path), message });
+    }
+    if is_core_module(bytes) {
+        return Err(LoadError::CoreModule { path: shown(path) });
+    }
+    Ok(())
 }
 
 fn shown(path: &Path) -> String {

@@ -94,12 +94,15 @@ impl BotRegistry {
 }
 
 /// The `(name, path)` of every bot file in `dir`, sorted by name. Files whose names are not
-/// valid bot names are skipped with a warning.
+/// valid bot names are skipped with a warning. A FIFO or device named like a bot is listed,
+/// so that loading it fails with a reason the operator sees.
 pub fn bot_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)?.flatten() {
         let path = entry.path();
-        if path.extension().is_none_or(|e| e != "wasm") || !path.is_file() {
+        // `metadata` follows symlinks and never blocks, even on a FIFO.
+        let is_wasm = path.extension().is_some_and(|e| e == "wasm");
+        if !is_wasm || !std::fs::metadata(&path).is_ok_and(|m| !m.is_dir()) {
             continue;
         }
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
@@ -111,6 +114,14 @@ pub fn bot_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     }
     files.sort();
     Ok(files)
+}
+
+/// The bot a file in the bots directory belongs to: `NAME` of `NAME.wasm` or its sidecar
+/// `NAME.toml`; `None` for any other file, which the reloader ignores.
+pub fn bot_of(path: &Path) -> Option<&str> {
+    let ext = path.extension()?;
+    let name = path.file_stem()?.to_str()?;
+    ((ext == "wasm" || ext == "toml") && is_valid_name(name)).then_some(name)
 }
 
 /// Whether `name` may be served: 1–64 ASCII letters, digits, `_` or `-`, not starting
@@ -133,6 +144,17 @@ mod tests {
         }
         for bad in ["", "..", "a/b", "a.b", "_admin", "-x", "a b", "é", &"a".repeat(65)] {
             assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_bot_files_and_sidecars_belong_to_a_bot() {
+        assert_eq!(bot_of(Path::new("/bots/echo.wasm")), Some("echo"));
+        assert_eq!(bot_of(Path::new("/bots/echo.toml")), Some("echo"));
+        for other in
+            ["/bots/noise.log", "/bots/echo.wasm.partial", "/bots/.echo.toml.swp", "/bots/_x.wasm", "/bots"]
+        {
+            assert_eq!(bot_of(Path::new(other)), None, "{other}");
         }
     }
 }

@@ -1,39 +1,35 @@
 //! Hot reload: keep the registry in step with the bots directory while serving.
 //!
-//! File events (the `notify` crate) and a periodic poll (for filesystems that deliver no
-//! events) both trigger [`Reloader::reconcile`], which compares each file's size and mtime
-//! with what it last saw. A changed file must hold still for [`SETTLE`] before it is loaded
-//! (`cp` truncates, then writes), is compiled off the runtime, and only then swapped in.
-//! A file that fails keeps the previous version serving and is retried when it changes.
+//! File events on bot and sidecar files (the `notify` crate; other files are ignored) and a
+//! periodic poll (for filesystems that deliver no events) both trigger a scan, which
+//! compares each bot's [`Fingerprint`] with what was last loaded. Each changed bot settles
+//! on its own: it is loaded once its fingerprint has held still for [`SETTLE`] (`cp`
+//! truncates, then writes), so a file written without pause delays only its own bot, and a
+//! removed bot goes at once. Loading runs off the runtime; a failure keeps the previous
+//! version serving and is retried when the files change.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
+use crate::fingerprint::Fingerprint;
 use crate::loader::{BotLoader, LoadError, LoadedBot};
-use crate::registry::{BotRegistry, bot_files};
+use crate::registry::{BotRegistry, bot_files, bot_of};
 
-/// How long a changed file must stay unchanged before it is loaded.
+/// How long a changed bot's files must stay unchanged before it is loaded.
 pub const SETTLE: Duration = Duration::from_millis(150);
 /// How often the directory is rescanned even without file events.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Size and modification time of a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<SystemTime>,
-}
-
-/// What a bot's files looked like when last loaded (or tried).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fingerprint {
-    wasm: Stamp,
-    sidecar: Option<Stamp>,
+/// A changed bot waiting for its files to hold still.
+#[derive(Debug, Clone, Copy)]
+struct Settling {
+    fingerprint: Fingerprint,
+    since: Instant,
 }
 
 /// Keeps the registry in step with the bots directory.
@@ -41,38 +37,60 @@ pub struct Reloader {
     dir: PathBuf,
     loader: BotLoader,
     registry: Arc<BotRegistry>,
+    /// What each bot's files looked like when last loaded (or tried).
     seen: HashMap<String, Fingerprint>,
+    settling: HashMap<String, Settling>,
 }
 
 impl Reloader {
     /// A reloader for `dir`, loading with `loader` into `registry`.
     pub fn new(dir: PathBuf, loader: BotLoader, registry: Arc<BotRegistry>) -> Self {
-        Self { dir, loader, registry, seen: HashMap::new() }
+        Self { dir, loader, registry, seen: HashMap::new(), settling: HashMap::new() }
     }
 
-    /// Bring the registry in line with the directory: load new and changed bots, drop
-    /// removed ones. With `settle`, changed files must hold still for [`SETTLE`] first.
+    /// Bring the registry in line with the directory: drop removed bots, load new and
+    /// changed ones. With `settle`, a changed bot is loaded only once its files have held
+    /// still for [`SETTLE`]; until then a later call picks it up.
     pub async fn reconcile(&mut self, settle: bool) -> std::io::Result<()> {
         let files = bot_files(&self.dir)?;
         self.remove_missing(&files);
-        let mut changed: Vec<_> = files
-            .into_iter()
-            .filter_map(|(name, path)| fingerprint(&path).map(|fp| (name, path, fp)))
-            .filter(|(name, _, fp)| self.seen.get(name) != Some(fp))
-            .collect();
-        if settle && !changed.is_empty() {
-            tokio::time::sleep(SETTLE).await;
-            changed.retain(|(_, path, fp)| fingerprint(path) == Some(*fp));
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        for (name, path) in files {
+            let Some(fp) = Fingerprint::of(&path) else { continue };
+            if self.seen.get(&name) == Some(&fp) {
+                self.settling.remove(&name);
+            } else if !settle || self.has_settled(&name, fp, now) {
+                ready.push((name, path, fp));
+            }
         }
-        for (name, path, fp) in changed {
+        for (name, path, fp) in ready {
+            self.settling.remove(&name);
             self.load(name, path, fp).await;
         }
         Ok(())
     }
 
+    /// Whether `name` has shown `fp` for [`SETTLE`]; a new `fp` starts its wait.
+    fn has_settled(&mut self, name: &str, fp: Fingerprint, now: Instant) -> bool {
+        match self.settling.get(name) {
+            Some(s) if s.fingerprint == fp => now.duration_since(s.since) >= SETTLE,
+            _ => {
+                self.settling.insert(name.to_owned(), Settling { fingerprint: fp, since: now });
+                false
+            }
+        }
+    }
+
+    /// When the first settling bot will have held still for [`SETTLE`].
+    fn next_settled(&self) -> Option<Instant> {
+        self.settling.values().map(|s| s.since + SETTLE).min()
+    }
+
     fn remove_missing(&mut self, files: &[(String, PathBuf)]) {
-        let gone: Vec<String> =
-            self.seen.keys().filter(|n| !files.iter().any(|(f, _)| f == *n)).cloned().collect();
+        let listed = |name: &String| files.iter().any(|(f, _)| f == name);
+        self.settling.retain(|name, _| listed(name));
+        let gone: Vec<String> = self.seen.keys().filter(|n| !listed(n)).cloned().collect();
         for name in gone {
             self.seen.remove(&name);
             if let Some(bot) = self.registry.remove(&name) {
@@ -84,7 +102,7 @@ impl Reloader {
     async fn load(&mut self, name: String, path: PathBuf, fp: Fingerprint) {
         let previous = self.registry.get(&name);
         let result = load_blocking(&self.loader, &name, &path, previous.clone()).await;
-        if fingerprint(&path) != Some(fp) {
+        if Fingerprint::of(&path) != Some(fp) {
             return; // written to while loading: the next round takes the final content
         }
         self.seen.insert(name.clone(), fp);
@@ -105,22 +123,25 @@ impl Reloader {
         }
     }
 
-    /// Watch the directory and reconcile on every change (and every [`POLL_INTERVAL`])
-    /// until the runtime shuts down.
+    /// Watch the directory and reconcile on every change to a bot's files, when a settling
+    /// bot is due, and every [`POLL_INTERVAL`], until the runtime shuts down.
     pub fn spawn(mut self) -> tokio::task::JoinHandle<()> {
         let (tx, mut rx) = mpsc::channel(256);
         let watcher = watch(&self.dir, tx);
         tokio::spawn(async move {
             let _watcher = watcher;
-            let mut poll = tokio::time::interval(POLL_INTERVAL);
+            let mut next_poll = Instant::now() + POLL_INTERVAL;
             loop {
-                // After a burst of events the files have already been quiet for SETTLE;
-                // a change found by polling has not been watched, so it must settle first.
-                let settle = tokio::select! {
-                    Some(()) = rx.recv() => { drain_burst(&mut rx).await; false }
-                    _ = poll.tick() => true,
-                };
-                if let Err(e) = self.reconcile(settle).await {
+                let wake = self.next_settled().map_or(next_poll, |due| due.min(next_poll));
+                tokio::select! {
+                    Some(()) = rx.recv() => {}
+                    () = tokio::time::sleep_until(wake.into()) => {}
+                }
+                while rx.try_recv().is_ok() {} // one scan covers every event so far
+                if Instant::now() >= next_poll {
+                    next_poll = Instant::now() + POLL_INTERVAL;
+                }
+                if let Err(e) = self.reconcile(true).await {
                     tracing::error!(dir = %self.dir.display(), "cannot scan bots directory: {e}");
                 }
             }
@@ -128,15 +149,11 @@ impl Reloader {
     }
 }
 
-/// Wait until file events stop arriving for [`SETTLE`].
-async fn drain_burst(rx: &mut mpsc::Receiver<()>) {
-    while let Ok(Some(())) = tokio::time::timeout(SETTLE, rx.recv()).await {}
-}
-
-/// A file watcher on `dir` that signals `tx`; `None` (polling only) if events are unavailable.
+/// A file watcher on `dir` that signals `tx` when a bot's files may have changed; `None`
+/// (polling only) if events are unavailable.
 fn watch(dir: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
     let handler = move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        if event.as_ref().map_or(true, concerns_bots) {
             let _ = tx.try_send(());
         }
     };
@@ -149,6 +166,12 @@ fn watch(dir: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher>
             None
         }
     }
+}
+
+/// Whether `event` may change a bot: it names a bot or sidecar file, or asks for a rescan.
+/// A log file written next to the bots must not keep the reloader busy.
+fn concerns_bots(event: &notify::Event) -> bool {
+    event.need_rescan() || event.paths.is_empty() || event.paths.iter().any(|p| bot_of(p).is_some())
 }
 
 async fn load_blocking(
@@ -190,13 +213,4 @@ fn log_loaded(bot: &LoadedBot, previous: Option<&LoadedBot>) {
     {
         tracing::warn!(bot = %bot.name, "access key is not 32 characters: Poe-issued keys are");
     }
-}
-
-fn fingerprint(wasm: &Path) -> Option<Fingerprint> {
-    Some(Fingerprint { wasm: stamp(wasm)?, sidecar: stamp(&wasm.with_extension("toml")) })
-}
-
-fn stamp(path: &Path) -> Option<Stamp> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some(Stamp { len: meta.len(), modified: meta.modified().ok() })
 }

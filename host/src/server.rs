@@ -67,6 +67,8 @@ pub struct HostConfig {
     /// How long a client may take to send a request's headers (the connection is closed
     /// beyond it), and again its body (408 beyond it).
     pub read_timeout: Duration,
+    /// Largest bot file loaded (checked before it is read).
+    pub max_bot_bytes: u64,
     /// Watch the bots directory and reload changes.
     pub watch: bool,
     /// Key for the admin view; `None` turns it off.
@@ -87,7 +89,8 @@ pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
     crate::lane::start(config.lane_niceness);
     let linker = new_linker(&engine)?;
     let cache = ArtifactCache::new(&engine, config.engine.cache_dir.clone())?;
-    let loader = BotLoader::new(engine, linker, config.defaults.clone(), cache);
+    let loader = BotLoader::new(engine, linker, config.defaults.clone(), cache)
+        .with_max_file_bytes(config.max_bot_bytes);
     let registry = Arc::new(BotRegistry::default());
     let dir = &config.bots_dir;
     let mut reloader = Reloader::new(dir.clone(), loader.clone(), registry.clone());

@@ -8,6 +8,11 @@ use serde::Deserialize;
 use crate::admission::QueuePolicy;
 use crate::auth::AccessKey;
 use crate::limits::{LimitOverrides, Limits};
+use crate::regular_file::{FileError, RegularFile};
+
+/// Largest sidecar read: one is a few lines, and anything larger is refused before it is
+/// read, like a FIFO or a device in its place.
+pub const MAX_SIDECAR_BYTES: u64 = 64 << 10;
 
 /// Host-wide defaults a sidecar can override.
 #[derive(Debug, Clone, Default)]
@@ -45,14 +50,9 @@ struct Sidecar {
 /// Why a bot's configuration is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The sidecar exists but cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The sidecar path.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// The sidecar exists but cannot be read, is not a regular file, or is too large.
+    #[error(transparent)]
+    Read(FileError),
     /// The sidecar is not valid TOML for a bot config.
     #[error("invalid {path}: {message}")]
     Invalid {
@@ -73,12 +73,12 @@ pub enum ConfigError {
 pub fn load_config(wasm_path: &Path, defaults: &HostDefaults) -> Result<BotConfig, ConfigError> {
     let path = wasm_path.with_extension("toml");
     let shown = path.display().to_string();
-    let sidecar = match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            parse_sidecar(&text).map_err(|message| ConfigError::Invalid { path: shown.clone(), message })?
+    let sidecar = match RegularFile::read(&path, MAX_SIDECAR_BYTES) {
+        Ok(bytes) => {
+            parse_sidecar(&bytes).map_err(|message| ConfigError::Invalid { path: shown.clone(), message })?
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Sidecar::default(),
-        Err(source) => return Err(ConfigError::Read { path: shown, source }),
+        Err(e) if e.is_not_found() => Sidecar::default(),
+        Err(e) => return Err(ConfigError::Read(e)),
     };
     let access_key =
         sidecar.access_key.as_deref().map(AccessKey::new).or_else(|| defaults.access_key.clone());
@@ -96,8 +96,9 @@ pub fn load_config(wasm_path: &Path, defaults: &HostDefaults) -> Result<BotConfi
     })
 }
 
-/// Parse sidecar text; the error message names the problem but never echoes values.
-fn parse_sidecar(text: &str) -> Result<Sidecar, String> {
+/// Parse sidecar bytes; the error message names the problem but never echoes values.
+fn parse_sidecar(bytes: &[u8]) -> Result<Sidecar, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
     toml::from_str(text).map_err(|e| e.message().to_owned())
 }
 
@@ -107,14 +108,14 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_that_do_not_echo_values() {
-        let err = parse_sidecar("acces_key = \"hunter2hunter2\"").unwrap_err();
+        let err = parse_sidecar(b"acces_key = \"hunter2hunter2\"").unwrap_err();
         assert!(err.contains("acces_key"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]
     fn limits_table_overrides_defaults() {
-        let s = parse_sidecar("[limits]\ntimeout_secs = 5\nmax_memory_mib = 32").unwrap();
+        let s = parse_sidecar(b"[limits]\ntimeout_secs = 5\nmax_memory_mib = 32").unwrap();
         let limits = Limits::default().with_overrides(&s.limits).unwrap();
         assert_eq!(limits.timeout, std::time::Duration::from_secs(5));
         assert_eq!(limits.max_memory, 32 << 20);
@@ -131,7 +132,7 @@ mod tests {
             ("max_memory_mib = 18446744073709551615", "max_memory_mib"),
             ("max_memory_mib = 256", "--max-memory-mib (128 MiB)"),
         ] {
-            let s = parse_sidecar(&format!("[limits]\n{text}")).unwrap();
+            let s = parse_sidecar(format!("[limits]\n{text}").as_bytes()).unwrap();
             let err = Limits::default().with_overrides(&s.limits).unwrap_err();
             assert!(err.contains(names), "{text}: {err}");
         }

@@ -29,6 +29,9 @@ pub struct Options {
     pub bots: Vec<(&'static str, &'static str)>,
     /// `(name, toml text)` sidecars to write.
     pub sidecars: Vec<(&'static str, String)>,
+    /// `(file name, target)` symlinks to make in the bots directory, e.g. a sidecar that
+    /// points at a FIFO.
+    pub links: Vec<(&'static str, PathBuf)>,
     /// The default key (`POE_ACCESS_KEY`).
     pub key: Option<&'static str>,
     /// `--allow-without-key`.
@@ -58,6 +61,7 @@ impl Default for Options {
         Self {
             bots: vec![("echo", guests::ECHO), ("showcase", guests::SHOWCASE)],
             sidecars: Vec::new(),
+            links: Vec::new(),
             key: Some(KEY),
             allow_without_key: false,
             limits: Limits::default(),
@@ -103,6 +107,9 @@ impl TestHost {
         for (name, toml) in &options.sidecars {
             std::fs::write(dir.path().join(format!("{name}.toml")), toml).unwrap();
         }
+        for (name, target) in &options.links {
+            std::os::unix::fs::symlink(target, dir.path().join(name)).unwrap();
+        }
         let config = server::HostConfig {
             bots_dir: dir.path().to_owned(),
             defaults: HostDefaults {
@@ -118,6 +125,7 @@ impl TestHost {
             },
             max_body: options.max_body,
             read_timeout: options.read_timeout,
+            max_bot_bytes: poe_host::loader::DEFAULT_MAX_BOT_BYTES,
             watch: true,
             admin_key: Some(AccessKey::new(ADMIN_KEY)),
             // The tests assert how fast limits and disconnects take effect while the other
@@ -254,6 +262,20 @@ pub fn unexpected_issue() -> Value {
 /// Path of the workspace root.
 pub fn workspace_root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// Make a FIFO (named pipe) at `path`.
+pub fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// Peak resident memory of this process so far (`VmHWM`), in bytes.
+pub fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().unwrap();
+    kib << 10
 }
 
 /// Time `f`.

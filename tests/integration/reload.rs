@@ -1,12 +1,15 @@
 //! Hot reload: bots added, replaced (atomically or by truncating copy), broken, fixed,
-//! re-keyed and removed on a running host, with no failed request; and the compile cache.
+//! re-keyed and removed on a running host, with no failed request; files that are not what
+//! they seem (FIFOs, huge sparse files, replacements keeping size and mtime, noisy
+//! neighbours); and the compile cache.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use poe_host::admission::QueuePolicy;
+use poe_host::reload::SETTLE;
 use serde_json::{Value, json};
 
 use crate::harness::*;
@@ -137,8 +140,13 @@ async fn an_out_of_range_sidecar_limit_is_reported_and_reloading_goes_on() {
 
 /// The admin view's entry for `bot`.
 async fn admin_entry(host: &TestHost, bot: &str) -> Value {
+    find_admin_entry(host, bot).await.unwrap_or_else(|| panic!("{bot} is not in the admin view"))
+}
+
+/// The admin view's entry for `bot`, if it has one.
+async fn find_admin_entry(host: &TestHost, bot: &str) -> Option<Value> {
     let admin = host.admin().await;
-    admin["bots"].as_array().unwrap().iter().find(|b| b["name"] == bot).unwrap().clone()
+    admin["bots"].as_array().unwrap().iter().find(|b| b["name"] == bot).cloned()
 }
 
 /// `bot`'s admin entry once `done` holds for it, within `patience`. A reload pushes no
@@ -151,11 +159,11 @@ async fn admin_entry_once(
 ) -> Value {
     let start = Instant::now();
     loop {
-        let entry = admin_entry(host, bot).await;
-        if done(&entry) {
-            return entry;
+        let entry = find_admin_entry(host, bot).await;
+        if let Some(entry) = entry.as_ref().filter(|e| done(e)) {
+            return entry.clone();
         }
-        assert!(start.elapsed() < patience, "{bot} never got there: {entry}");
+        assert!(start.elapsed() < patience, "{bot} never got there: {entry:?}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -183,23 +191,28 @@ async fn a_reloaded_bot_keeps_its_concurrency_cap() {
     drop(running);
 }
 
+/// The status echo answers with `key`.
+async fn status_with_key(host: &TestHost, key: &str) -> u16 {
+    host.post_raw("echo", Some(&format!("Bearer {key}")), query("x").to_string()).await.status().as_u16()
+}
+
+/// Wait until echo answers `status` to `key`, within [`SWAP_DEADLINE`]; how long it took.
+async fn wait_for_status(host: &TestHost, key: &str, status: u16) -> Duration {
+    let start = Instant::now();
+    while status_with_key(host, key).await != status {
+        assert!(start.elapsed() < SWAP_DEADLINE, "key {key} never got {status}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecar_key_rotation_applies_without_restart() {
     let host = TestHost::start().await;
     let new_key = "rotated-key-0123456789abcdefghij";
     std::fs::write(host.file("echo.toml"), format!("access_key = \"{new_key}\"")).unwrap();
-    let start = Instant::now();
-    loop {
-        let old =
-            host.post_raw("echo", Some(&format!("Bearer {KEY}")), query("x").to_string()).await.status();
-        if old == 401 {
-            break;
-        }
-        assert!(start.elapsed() < SWAP_DEADLINE, "old key still accepted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let new = host.post_raw("echo", Some(&format!("Bearer {new_key}")), query("x").to_string()).await;
-    assert_eq!(new.status(), 200);
+    wait_for_status(&host, KEY, 401).await;
+    assert_eq!(status_with_key(&host, new_key).await, 200);
     let admin = host.admin().await.to_string();
     assert!(!admin.contains(new_key) && !admin.contains(KEY), "admin view must not show keys");
 }
@@ -247,4 +260,145 @@ async fn second_start_compiles_nothing_and_corrupt_cache_entries_are_recompiled(
     let third = TestHost::with(options()).await;
     assert_eq!(third.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 2}));
     assert_eq!(answer(&third, "echo").await.as_deref(), Some("x"));
+}
+
+/// `cp -p`, `rsync -a` or `touch -d` can replace a sidecar keeping its size and mtime: the
+/// rotated-out key must stop working all the same (size and mtime were all that was compared).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_keeping_the_sidecars_size_and_mtime_is_picked_up() {
+    let host = TestHost::start().await;
+    let (old_key, new_key) = ("rotated-key-A-0123456789abcdefgh", "rotated-key-B-0123456789abcdefgh");
+    let sidecar = host.file("echo.toml");
+    std::fs::write(&sidecar, format!("access_key = \"{old_key}\"\n")).unwrap();
+    wait_for_status(&host, old_key, 200).await;
+    let before = std::fs::metadata(&sidecar).unwrap();
+    std::fs::write(&sidecar, format!("access_key = \"{new_key}\"\n")).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&sidecar)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+    let after = std::fs::metadata(&sidecar).unwrap();
+    assert_eq!((after.len(), after.modified().unwrap()), (before.len(), before.modified().unwrap()));
+    let took = wait_for_status(&host, old_key, 401).await;
+    assert_eq!(status_with_key(&host, new_key).await, 200);
+    println!("same-size same-mtime rotation picked up after {took:?}");
+}
+
+/// Opens `fifo` for writing if the test panics, so that a reader blocked on it (the bug
+/// under test) returns and the runtime can shut down: the test then fails instead of hanging.
+struct UnblockOnPanic(PathBuf);
+
+impl Drop for UnblockOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let (fifo, (opened, done)) = (self.0.clone(), std::sync::mpsc::channel());
+            std::thread::spawn(move || opened.send(std::fs::OpenOptions::new().write(true).open(fifo)));
+            // Before the FIFO's directory is removed; no reader (the fixed code) means no wait.
+            let _ = done.recv_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// A FIFO sidecar used to hang the one reloader task: no bot reloaded any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_sidecar_is_a_load_error_and_other_bots_keep_reloading() {
+    let host = TestHost::start().await;
+    let fifo = host.file("echo.toml");
+    let _unblock = UnblockOnPanic(fifo.clone());
+    mkfifo(&fifo);
+    let entry = admin_entry_once(&host, "echo", |e| !e["last_error"].is_null(), SWAP_DEADLINE).await;
+    let message = entry["last_error"].as_str().unwrap();
+    assert!(message.ends_with("echo.toml is not a regular file but a FIFO"), "{message}");
+    assert_eq!(entry["serving"], json!(true));
+    assert_eq!(answer(&host, "echo").await.as_deref(), Some("x"), "the previous version keeps serving");
+    std::fs::copy(guests::ECHO, host.file("showcase.wasm")).unwrap();
+    assert!(wait_for(&host, "showcase", Some("x")).await < SWAP_DEADLINE, "other bots reload");
+}
+
+/// A sidecar that is a symlink to a FIFO used to hang start-up: the host never listened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_with_a_symlink_to_a_fifo_as_sidecar_serves_the_other_bots() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let fifo = elsewhere.path().join("pipe");
+    mkfifo(&fifo);
+    let _unblock = UnblockOnPanic(fifo.clone());
+    let options = Options { links: vec![("echo.toml", fifo)], ..Options::default() };
+    let (host, took) = timed(tokio::time::timeout(Duration::from_secs(10), TestHost::with(options))).await;
+    let host = host.expect("start-up finished");
+    println!("start-up with a FIFO sidecar took {took:?}");
+    assert_eq!(answer(&host, "showcase").await.as_deref(), Some("unknown command: x"));
+    assert_eq!(host.post("echo", &query("x")).await.status(), 404, "echo is not served");
+    let entry = admin_entry(&host, "echo").await;
+    let message = entry["last_error"].as_str().unwrap();
+    assert!(message.ends_with("echo.toml is not a regular file but a FIFO"), "{message}");
+}
+
+/// A 4 GiB sparse `huge.wasm` used to be read whole (4.2 GB of RSS for 11 s) before its
+/// header was checked; now its size is refused from its metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_sparse_bot_file_is_refused_without_being_read() {
+    let host = TestHost::start().await;
+    let peak_before = peak_rss();
+    let (entry, took) = timed(async {
+        std::fs::File::create(host.file("huge.wasm")).unwrap().set_len(4 << 30).unwrap();
+        admin_entry_once(&host, "huge", |e| !e["last_error"].is_null(), SWAP_DEADLINE).await
+    })
+    .await;
+    let grew = peak_rss().saturating_sub(peak_before);
+    println!("4 GiB sparse file refused after {took:?}; peak RSS grew {} MiB", grew >> 20);
+    let message = entry["last_error"].as_str().unwrap();
+    assert!(
+        message.ends_with("huge.wasm is 4294967296 bytes, more than the limit of 67108864 bytes"),
+        "{message}"
+    );
+    assert_eq!(entry["serving"], json!(false));
+    assert_eq!(host.post("huge", &query("x")).await.status(), 404);
+    // Other tests run in this process too, so only a whole read is ruled out.
+    assert!(grew < 1 << 30, "peak RSS grew by {} MiB", grew >> 20);
+}
+
+/// Writes `noise.log` and echo's sidecar (unchanged key) every 20 ms until `stop`; counts writes.
+async fn make_noise(dir: PathBuf, writes: Arc<AtomicUsize>, stop: Arc<AtomicBool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let n = writes.fetch_add(1, Ordering::Relaxed);
+        std::fs::write(dir.join("noise.log"), format!("line {n}\n")).unwrap();
+        std::fs::write(dir.join("echo.toml"), format!("access_key = \"{KEY}\"\n# {n}\n")).unwrap();
+    }
+}
+
+/// A file written more often than every 150 ms used to stop all reloading: each event
+/// restarted the one quiet-period wait. A log file is ignored, and a noisy sidecar holds
+/// back only its own bot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_written_every_20_ms_delay_no_other_bot() {
+    let host = TestHost::start().await;
+    let (writes, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    let noise = tokio::spawn(make_noise(host.dir.path().to_owned(), writes.clone(), stop.clone()));
+    let start = Instant::now();
+    while writes.load(Ordering::Relaxed) < 3 {
+        assert!(start.elapsed() < SWAP_DEADLINE, "the noise never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let before = writes.load(Ordering::Relaxed);
+    std::fs::copy(guests::ECHO, host.file("fresh.wasm")).unwrap();
+    let added = wait_for(&host, "fresh", Some("x")).await;
+    let during = writes.load(Ordering::Relaxed) - before;
+    std::fs::remove_file(host.file("showcase.wasm")).unwrap();
+    let removed = wait_for(&host, "showcase", None).await;
+    assert_eq!(answer(&host, "echo").await.as_deref(), Some("x"), "the noisy bot keeps serving");
+    stop.store(true, Ordering::Relaxed);
+    noise.await.unwrap();
+    println!(
+        "{during} noisy writes while a new bot was served after {added:?}; a removed one gone after {removed:?}"
+    );
+    assert!(added < SWAP_DEADLINE && removed < SWAP_DEADLINE, "added {added:?}, removed {removed:?}");
+    let per_settle = during as f64 * SETTLE.as_secs_f64() / added.as_secs_f64();
+    assert!(
+        per_settle > 1.0,
+        "the noise came more often than every {SETTLE:?}: {during} writes in {added:?}"
+    );
 }
