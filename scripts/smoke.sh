@@ -61,6 +61,10 @@ out=$(ask forge)
 [ "$(grep -c 'request{bot=misbehave id=[0-9]*}: poe_host::guest: x\\rFORGED  INFO' <<<"$out")" -eq 3 ] \
   && ! grep -q $'\r' "$log" && ok "a carriage return is escaped on stdout, stderr and log, in the request span" \
   || bad "forged lines: $(cat -v <<<"$out")"
+grep -q "reason=bot overflowed its stack" <<<"$(ask recurse)" && ok "a shadow stack overflow is logged as one" \
+  || bad "recurse: $(grep reason= "$log" | tail -1)"
+grep -q "reason=bot exceeded its host resource limit" <<<"$(ask "pollables 5001")" \
+  && ok "5,001 clock pollables exceed the resource limit" || bad "pollables: $(grep reason= "$log" | tail -1)"
 kill -TERM "$pid"; wait "$pid"; rc=$?
 [ "$rc" -eq 0 ] && ok "SIGTERM shuts down cleanly" || bad "exit code after SIGTERM: $rc"
 grep -q "loaded bot=echo" "$log" && ! grep -q $'\e' "$log" && ok "a log written to a file is plain text" \

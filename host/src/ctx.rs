@@ -16,8 +16,10 @@ use crate::guest_log::GuestLog;
 use crate::limits::Limits;
 use crate::output::Output;
 
-/// Host-side resources (WASI streams, pollables, …) one call may hold at once. They live in
-/// host memory, outside the guest's memory cap; real bots hold a handful.
+/// Entries one call's resource table may hold at once. They live in host memory, outside
+/// the guest's memory cap; real bots hold a handful. A stream, or a pollable on one, is one
+/// entry; a clock pollable is two (wasmtime-wasi keeps its timer as an entry of its own), so
+/// a call can hold 5,000 of those.
 const MAX_RESOURCES: usize = 10_000;
 
 /// Per-call state stored in the wasmtime `Store`.
