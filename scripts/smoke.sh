@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Smoke test of the built `poe-host` binary: `check` exit codes, `serve` printing its
-# address on port 0, an echo query over curl-like HTTP, a log file in plain text, a FIFO
-# appearing as a sidecar hanging neither the reloader nor SIGTERM, and the host's peak
-# memory under oversized requests and settings (tests/smoke/memory_bounds.py).
+# address on port 0, an echo query over curl-like HTTP, a log file in plain text, what
+# hostile calls (tests/fixtures/misbehave) can write to that log, a FIFO appearing as a
+# sidecar hanging neither the reloader nor SIGTERM, and the host's peak memory under
+# oversized requests and settings (tests/smoke/memory_bounds.py).
 # Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ bad() { echo "FAIL $1"; failed=$((failed + 1)); }
 if out=$("$bin" check "$guests/not_a_bot.wasm" 2>&1); then bad "check rejects not-a-bot"
 else grep -q "does not export poe:bot/handler" <<<"$out" && ok "check rejects not-a-bot" || bad "check message: $out"; fi
 
-dir=$(mktemp -d) && cp "$guests/echo.wasm" "$dir/"
+dir=$(mktemp -d) && cp "$guests/echo.wasm" "$guests/misbehave.wasm" "$dir/"
 log=$(mktemp)
 POE_ACCESS_KEY=smoke-key-0123456789abcdefghijkl "$bin" serve --bots "$dir" --listen 127.0.0.1:0 --cache-dir none >"$log" 2>&1 &
 pid=$!
@@ -49,6 +50,37 @@ PY
 if [ "$code" = 400 ] && grep -qF 'unknown variant `x\nINFO poe_host::reload: removed bot=echo`' "$log" \
   && ! grep -q '^INFO poe_host::reload: removed' "$log"; then ok "a client's newline cannot forge a log line"
 else bad "forged log line (status $code): $(grep -a 'unknown variant' "$log" | head -c 300)"; fi
+# ask TEXT: one query to misbehave, its reply discarded; then the log lines it caused.
+ask() {
+  local from=$(($(stat -c %s "$log") + 1))
+  python3 - "$url/misbehave" "$1" <<'PY' >/dev/null || echo "FAIL ask $1"
+import json, sys, urllib.request
+body = {"version": "1.2", "type": "query", "query": [{"role": "user", "content": sys.argv[2]}],
+        "user_id": "u", "conversation_id": "c", "message_id": "m"}
+req = urllib.request.Request(sys.argv[1], data=json.dumps(body).encode(),
+                             headers={"Authorization": "Bearer smoke-key-0123456789abcdefghijkl"})
+print(urllib.request.urlopen(req, timeout=60).read())
+PY
+  tail -c +"$from" "$log"
+}
+# flood TEXT: at most 256 guest lines and 64 KiB, and one warning, from one flooding call.
+flood() {
+  local out lines bytes
+  out=$(ask "$1")
+  lines=$(grep -c ' poe_host::guest: ' <<<"$out") bytes=$(grep ' poe_host::guest: ' <<<"$out" | wc -c)
+  [ "$lines" -le 256 ] && [ "$bytes" -le 65536 ] && [ "$(grep -c 'reached its log budget' <<<"$out")" -eq 1 ] \
+    && ok "'$1' cost the log $lines lines, $bytes bytes" || bad "'$1' cost the log $lines lines, $bytes bytes"
+}
+flood "lines 40000"
+flood "logs 70000"
+out=$(ask forge)
+[ "$(grep -c 'request{bot=misbehave id=[0-9]*}: poe_host::guest: x\\rFORGED  INFO' <<<"$out")" -eq 3 ] \
+  && ! grep -q $'\r' "$log" && ok "a carriage return is escaped on stdout, stderr and log, in the request span" \
+  || bad "forged lines: $(cat -v <<<"$out")"
+grep -q "reason=bot overflowed its stack" <<<"$(ask recurse)" && ok "a shadow stack overflow is logged as one" \
+  || bad "recurse: $(grep reason= "$log" | tail -1)"
+grep -q "reason=bot exceeded its host resource limit" <<<"$(ask "pollables 5001")" \
+  && ok "5,001 clock pollables exceed the resource limit" || bad "pollables: $(grep reason= "$log" | tail -1)"
 kill -TERM "$pid"; wait "$pid"; rc=$?
 [ "$rc" -eq 0 ] && ok "SIGTERM shuts down cleanly" || bad "exit code after SIGTERM: $rc"
 grep -q "loaded bot=echo" "$log" && ! grep -q $'\e' "$log" && ok "a log written to a file is plain text" \

@@ -16,8 +16,10 @@ use crate::guest_log::GuestLog;
 use crate::limits::Limits;
 use crate::output::Output;
 
-/// Host-side resources (WASI streams, pollables, …) one call may hold at once. They live in
-/// host memory, outside the guest's memory cap; real bots hold a handful.
+/// Entries one call's resource table may hold at once. They live in host memory, outside
+/// the guest's memory cap; real bots hold a handful. A stream, or a pollable on one, is one
+/// entry; a clock pollable is two (wasmtime-wasi keeps its timer as an entry of its own), so
+/// a call can hold 5,000 of those.
 const MAX_RESOURCES: usize = 10_000;
 
 /// Per-call state stored in the wasmtime `Store`.
@@ -44,7 +46,8 @@ impl BotCtx {
     /// stdout and stderr go to the host log. `heavy` is the call's claim on CPU beyond its
     /// light phase (see `fairness`).
     pub fn new(bot: Arc<str>, limits: &Limits, output: Option<Output>, heavy: HeavySlot) -> Self {
-        let log = GuestLog::new(bot.clone(), limits.max_log_bytes);
+        // Built inside the call's `request` span, which the log carries to stdout's task.
+        let log = GuestLog::new(bot.clone(), limits.max_log_bytes, tracing::Span::current());
         let wasi = WasiCtxBuilder::new()
             .stdout(log.clone())
             .stderr(log.clone())
@@ -121,14 +124,13 @@ impl responder::Host for BotCtx {
 
 impl logging::Host for BotCtx {
     async fn log(&mut self, level: Level, message: String) {
-        let Some(message) = self.log.message(&message) else { return };
-        let bot = &*self.bot;
-        match level {
-            Level::Trace => tracing::trace!(target: "poe_host::guest", bot, "{message}"),
-            Level::Debug => tracing::debug!(target: "poe_host::guest", bot, "{message}"),
-            Level::Info => tracing::info!(target: "poe_host::guest", bot, "{message}"),
-            Level::Warn => tracing::warn!(target: "poe_host::guest", bot, "{message}"),
-            Level::Error => tracing::error!(target: "poe_host::guest", bot, "{message}"),
-        }
+        let level = match level {
+            Level::Trace => tracing::Level::TRACE,
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Info => tracing::Level::INFO,
+            Level::Warn => tracing::Level::WARN,
+            Level::Error => tracing::Level::ERROR,
+        };
+        self.log.message(level, &message);
     }
 }

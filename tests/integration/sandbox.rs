@@ -178,6 +178,18 @@ async fn chatty_stdout_does_not_break_the_response() {
     assert_eq!(pairs(&events), [("text", &json!({"text": "done talking"})), ("done", &json!({}))]);
 }
 
+/// A call's resource table holds 10,000 entries, and a clock pollable takes two (its timer
+/// and itself): 5,000 fit, and the next one traps.
+#[tokio::test]
+async fn a_call_holds_exactly_5000_clock_pollables() {
+    let host = hostile_host(tight()).await;
+    let (events, took) = timed(host.query("misbehave", "pollables 5000")).await;
+    assert_eq!(pairs(&events), [("text", &json!({"text": "held 5000 pollables"})), ("done", &json!({}))]);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let events = host.query("misbehave", "pollables 5001").await;
+    assert_eq!(pairs(&events), [("error", &unexpected_issue()), ("done", &json!({}))]);
+}
+
 fn capped(max_concurrent: usize, queue_timeout: Duration) -> Options {
     Options {
         sidecars: vec![("showcase", format!("[limits]\nmax_concurrent = {max_concurrent}"))],
