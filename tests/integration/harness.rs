@@ -85,6 +85,11 @@ impl TestHost {
 
     /// A host set up as `options` says.
     pub async fn with(options: Options) -> Self {
+        Self::try_with(options).await.unwrap()
+    }
+
+    /// A host set up as `options` says, or why `build_state` refused to start it.
+    pub async fn try_with(options: Options) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().unwrap();
         for (name, path) in &options.bots {
             std::fs::copy(path, dir.path().join(format!("{name}.wasm"))).unwrap();
@@ -115,11 +120,11 @@ impl TestHost {
             // its effect is measured by `poe-bench` (isolation).
             lane_niceness: 0,
         };
-        let state = server::build_state(&config).await.unwrap();
+        let state = server::build_state(&config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(server::serve(listener, state, std::future::pending()));
-        Self { url, dir, client: reqwest::Client::new() }
+        Ok(Self { url, dir, client: reqwest::Client::new() })
     }
 
     /// The admin view's JSON.

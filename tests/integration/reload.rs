@@ -1,7 +1,7 @@
 //! Hot reload: bots added, replaced (atomically or by truncating copy), broken, fixed,
 //! re-keyed and removed on a running host, with no failed request; and the compile cache.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -247,4 +247,89 @@ async fn second_start_compiles_nothing_and_corrupt_cache_entries_are_recompiled(
     let third = TestHost::with(options()).await;
     assert_eq!(third.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 2}));
     assert_eq!(answer(&third, "echo").await.as_deref(), Some("x"));
+}
+
+/// Options for a host caching in `cache`.
+fn cached_in(cache: &Path) -> Options {
+    Options { cache_dir: Some(cache.to_owned()), ..Options::default() }
+}
+
+/// The cache entry `host` loaded `bot` from (named by the wasm's SHA-256).
+async fn entry_of(host: &TestHost, cache: &Path, bot: &str) -> PathBuf {
+    let hash = admin_entry(host, bot).await["hash"].as_str().unwrap().to_owned();
+    let name = |e: &std::fs::DirEntry| e.file_name().into_string().unwrap();
+    let mut entries = std::fs::read_dir(cache).unwrap().flatten();
+    let entry = entries.find(|e| name(e).starts_with(&hash) && name(e).ends_with(".cwasm"));
+    entry.unwrap_or_else(|| panic!("no cache entry for {bot}")).path()
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+}
+
+/// Whoever could write the cache directory could put one bot's compiled code under
+/// another's name: the entry's header names its wasm, so showcase is not served as echo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mislabeled_cache_entry_is_rejected_and_the_right_bot_answers() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = TestHost::with(cached_in(cache.path())).await;
+    let (echo, showcase) =
+        (entry_of(&first, cache.path(), "echo").await, entry_of(&first, cache.path(), "showcase").await);
+    std::fs::copy(&echo, &showcase).unwrap();
+    let second = TestHost::with(cached_in(cache.path())).await;
+    assert_eq!(answer(&second, "showcase").await.as_deref(), Some("unknown command: x"));
+    assert_eq!(answer(&second, "echo").await.as_deref(), Some("x"));
+    assert_eq!(second.admin().await["cache"], json!({"hits": 1, "compiles": 1, "rejected": 1}));
+    let third = TestHost::with(cached_in(cache.path())).await;
+    assert_eq!(third.admin().await["cache"]["hits"], json!(2), "the rejected entry was rewritten");
+}
+
+/// Entries are only read if they are regular files of ours that no one else may write: a
+/// real entry made writable by others is not trusted, nor is one owned by another user,
+/// and a FIFO in place of one (reading it would block start-up for ever) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_entries_others_could_have_written_are_rejected_without_hanging_start_up() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = TestHost::with(cached_in(cache.path())).await;
+    let (echo, showcase) =
+        (entry_of(&first, cache.path(), "echo").await, entry_of(&first, cache.path(), "showcase").await);
+    chmod(&showcase, 0o666);
+    std::fs::remove_file(&echo).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&echo).status().unwrap().success());
+    let second = tokio::time::timeout(Duration::from_secs(30), TestHost::with(cached_in(cache.path()))).await;
+    if second.is_err() {
+        let _ = std::fs::write(&echo, b"unblock"); // free the stuck loader so the test can end
+    }
+    let second = second.expect("start-up must not wait on a FIFO in the cache");
+    assert_eq!(answer(&second, "echo").await.as_deref(), Some("x"));
+    assert_eq!(answer(&second, "showcase").await.as_deref(), Some("unknown command: x"));
+    assert_eq!(second.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 2}));
+    if std::os::unix::fs::chown(&showcase, Some(65534), Some(65534)).is_err() {
+        eprintln!("skipped the foreign-owner case: changing an owner needs root");
+        return;
+    }
+    let third = TestHost::with(cached_in(cache.path())).await;
+    assert_eq!(third.admin().await["cache"], json!({"hits": 1, "compiles": 1, "rejected": 1}));
+    assert_eq!(answer(&third, "showcase").await.as_deref(), Some("unknown command: x"));
+}
+
+/// The directory used to be made private silently, after entries could have been planted.
+#[tokio::test]
+async fn a_cache_directory_writable_by_others_is_refused_at_start_and_left_as_it_is() {
+    let cache = tempfile::tempdir().unwrap();
+    chmod(cache.path(), 0o777);
+    std::fs::write(cache.path().join("planted.cwasm"), b"anything").unwrap();
+    let Err(error) = TestHost::try_with(cached_in(cache.path())).await else {
+        panic!("a host started on a world-writable cache directory");
+    };
+    let message = format!("{error:#}");
+    let dir = cache.path().display();
+    assert!(
+        message.contains(&format!("cache directory {dir} is writable by other users (mode 777)")),
+        "{message}"
+    );
+    assert!(message.contains(&format!("chmod 700 {dir}")), "{message}");
+    let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(cache.path()).unwrap());
+    assert_eq!(mode & 0o777, 0o777, "refused, not silently fixed");
+    assert_eq!(std::fs::read(cache.path().join("planted.cwasm")).unwrap(), b"anything");
 }
