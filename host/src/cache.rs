@@ -1,25 +1,35 @@
 //! [`ArtifactCache`]: compiled bots kept on disk, so a restart with many bots compiles
-//! nothing that did not change. The loader calls it.
+//! nothing that did not change. The loader calls it; the server runs its eviction.
 //!
 //! Loading native code from disk is unsafe by nature, so the cache only trusts files it
 //! wrote itself: the directory must be private to this user (`dir`), and each entry
 //! names the wasm's SHA-256 and the engine it was compiled for in its header (`entry`),
 //! checked before wasmtime sees it. Any mismatch, truncation or corruption means
-//! "recompile and rewrite", never a crash.
+//! "recompile and rewrite", never a crash. Entries no loaded bot uses are evicted (`evict`).
 
 mod dir;
 mod entry;
+mod evict;
 
+use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
+use tokio::sync::Notify;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 pub use dir::CacheDirError;
+pub use evict::DEFAULT_MAX_BYTES;
 
 use entry::{EntryKey, Rejection};
+
+/// How long after a new entry is written eviction runs: a burst of reloads is evicted
+/// after once, and by then the reloader has installed the new versions.
+const EVICT_DELAY: Duration = Duration::from_secs(1);
 
 /// How a component was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +49,8 @@ pub struct CacheStats {
     pub compiles: AtomicU64,
     /// Entries found corrupt, stale, mislabeled or unsafe, and replaced.
     pub rejected: AtomicU64,
+    /// Files evicted (entries no loaded bot used, stale temporary files).
+    pub evicted: AtomicU64,
 }
 
 /// The on-disk cache of compiled components (or none: always compile).
@@ -46,20 +58,26 @@ pub struct CacheStats {
 pub struct ArtifactCache {
     dir: Option<PathBuf>,
     engine_key: u64,
-    /// Hit, compile and rejection counts.
+    max_bytes: u64,
+    /// Entries handed out since the last eviction: a bot being loaded is not in the
+    /// registry yet, and its entry must survive an eviction that runs meanwhile.
+    recent: Mutex<HashSet<String>>,
+    written: Notify,
+    /// Hit, compile, rejection and eviction counts.
     pub stats: CacheStats,
 }
 
 impl ArtifactCache {
-    /// A cache in `dir` for components of `engine`. A missing directory is created private
-    /// to this user; an existing one that others may write to, or that another user owns,
-    /// is refused.
-    pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Result<Self, CacheDirError> {
+    /// A cache in `dir` for components of `engine`, evicting unused entries beyond
+    /// `max_bytes`. A missing directory is created private to this user; an existing one
+    /// that others may write to, or that another user owns, is refused.
+    pub fn new(engine: &Engine, dir: Option<PathBuf>, max_bytes: u64) -> Result<Self, CacheDirError> {
         let dir = dir.as_deref().map(dir::open_private_dir).transpose()?;
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
-        Ok(Self { dir, engine_key: hasher.finish(), stats: CacheStats::default() })
+        let (engine_key, recent, stats) = (hasher.finish(), Mutex::default(), CacheStats::default());
+        Ok(Self { dir, engine_key, max_bytes, recent, written: Notify::new(), stats })
     }
 
     /// The component for `wasm` (whose SHA-256 is `wasm_hash`), from cache or compiled.
@@ -71,6 +89,9 @@ impl ArtifactCache {
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let key = EntryKey::new(wasm_hash, self.engine_key);
         let entry = self.dir.as_ref().zip(key).map(|(dir, key)| (dir.join(key.file_name()), key));
+        if let Some((_, key)) = &entry {
+            self.recent.lock().unwrap_or_else(|p| p.into_inner()).insert(key.file_name());
+        }
         if let Some((path, key)) = &entry
             && let Some(component) = self.read(engine, path, key)
         {
@@ -92,7 +113,10 @@ impl ArtifactCache {
             deserialize(engine, artifact).map(Some).map_err(|e| Rejection::Deserialize(format!("{e:#}")))
         });
         match component {
-            Ok(Some(component)) => Some(component),
+            Ok(Some(component)) => {
+                dir::touch(path);
+                Some(component)
+            }
             Ok(None) => None,
             Err(why) => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -104,8 +128,55 @@ impl ArtifactCache {
     }
 
     fn write(&self, path: &Path, key: &EntryKey, artifact: &[u8]) {
-        if let Err(e) = dir::write_entry(path, &[&key.header(artifact), artifact]) {
-            tracing::warn!(path = %path.display(), "could not write the compile cache: {e}");
+        match dir::write_entry(path, &[&key.header(artifact), artifact]) {
+            Ok(()) => self.written.notify_one(),
+            Err(e) => tracing::warn!(path = %path.display(), "could not write the compile cache: {e}"),
+        }
+    }
+
+    /// Evict what no loaded bot uses; `wasm_hashes` are the SHA-256s (hex) of the loaded
+    /// bots, and entries handed out since the last eviction are kept too (their bots may be
+    /// loading). Runs on the blocking pool and logs what it deleted.
+    pub async fn evict(&self, wasm_hashes: Vec<String>) {
+        let Some(dir) = &self.dir else { return };
+        let mut in_use = std::mem::take(&mut *self.recent.lock().unwrap_or_else(|p| p.into_inner()));
+        let served = wasm_hashes.iter().filter_map(|hash| EntryKey::new(hash, self.engine_key));
+        in_use.extend(served.map(|key| key.file_name()));
+        let (path, max_bytes, shown) = (dir.clone(), self.max_bytes, dir.display().to_string());
+        let evicting = move || evict::evict(&path, &in_use, max_bytes, SystemTime::now());
+        match tokio::task::spawn_blocking(evicting).await {
+            Ok(Ok(evicted)) => self.log_eviction(&shown, evicted),
+            Ok(Err(e)) => tracing::warn!(dir = %shown, "cannot evict from the compile cache: {e}"),
+            Err(e) => tracing::warn!(dir = %shown, "compile cache eviction failed: {e}"),
+        }
+    }
+
+    fn log_eviction(&self, dir: &str, evicted: evict::Evicted) {
+        self.stats.evicted.fetch_add(evicted.files, Ordering::Relaxed);
+        let evict::Evicted { files, bytes, kept_bytes } = evicted;
+        if files > 0 {
+            tracing::info!(dir, files, bytes, kept_bytes, "compile cache: evicted");
+        }
+        if kept_bytes > self.max_bytes {
+            tracing::warn!(
+                dir,
+                kept_bytes,
+                max_bytes = self.max_bytes,
+                "compile cache is over its budget with entries in use alone"
+            );
+        }
+    }
+
+    /// Run [`ArtifactCache::evict`] [`EVICT_DELAY`] after every burst of new entries, for
+    /// ever; `wasm_hashes` says which bots are loaded at the time.
+    pub async fn evict_after_writes(&self, wasm_hashes: impl Fn() -> Vec<String>) {
+        if self.dir.is_none() {
+            return;
+        }
+        loop {
+            self.written.notified().await;
+            tokio::time::sleep(EVICT_DELAY).await;
+            self.evict(wasm_hashes()).await;
         }
     }
 }
@@ -134,7 +205,7 @@ mod tests {
 
     fn cache(dir: &Path) -> (Engine, ArtifactCache) {
         let engine = Engine::default();
-        let cache = ArtifactCache::new(&engine, Some(dir.to_owned())).unwrap();
+        let cache = ArtifactCache::new(&engine, Some(dir.to_owned()), DEFAULT_MAX_BYTES).unwrap();
         (engine, cache)
     }
 
@@ -172,5 +243,20 @@ mod tests {
         dir::write_entry(&dir.path().join(key.file_name()), &[&key.header(b"garbage"), b"garbage"]).unwrap();
         assert_eq!(outcome(&cache, &engine, &hash("echo")), CacheOutcome::Compiled);
         assert_eq!(cache.stats.rejected.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn eviction_keeps_the_entries_of_loaded_bots() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = ArtifactCache::new(&engine, Some(dir.path().to_owned()), 0).unwrap();
+        outcome(&cache, &engine, &hash("old"));
+        outcome(&cache, &engine, &hash("new"));
+        cache.evict(Vec::new()).await;
+        assert_eq!(cache.stats.evicted.load(Ordering::Relaxed), 0, "both may be loading still");
+        cache.evict(vec![hash("new")]).await;
+        assert_eq!(cache.stats.evicted.load(Ordering::Relaxed), 1);
+        assert_eq!(outcome(&cache, &engine, &hash("new")), CacheOutcome::Hit);
+        assert_eq!(outcome(&cache, &engine, &hash("old")), CacheOutcome::Compiled);
     }
 }

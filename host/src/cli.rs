@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::admission::{self, QueuePolicy};
 use crate::auth::AccessKey;
+use crate::cache;
 use crate::engine::{DEFAULT_POOL_SIZE, EngineOptions};
 use crate::lane;
 use crate::limits::{self, Limits};
@@ -118,6 +119,11 @@ pub struct ServeArgs {
     #[arg(long, env = "POE_HOST_CACHE_DIR", default_value_os_t = default_cache_dir())]
     pub cache_dir: PathBuf,
 
+    /// MiB of compiled bots the cache keeps; beyond it, entries no loaded bot uses are
+    /// evicted, least recently used first (entries in use are always kept).
+    #[arg(long, env = "POE_HOST_CACHE_MAX_MIB", default_value_t = cache::DEFAULT_MAX_BYTES >> 20)]
+    pub cache_max_mib: u64,
+
     /// OS niceness (0-19) of the threads that run CPU-bound calls once they pass their
     /// first millisecond. 19 gives short requests the CPU first, at the cost of heavy calls
     /// (and noticing their deadline or disconnect) waiting while the host is saturated;
@@ -171,7 +177,12 @@ impl ServeArgs {
                     timeout: Duration::from_millis(self.queue_timeout_ms),
                 },
             },
-            engine: EngineOptions { pool_size: self.pool_size, max_memory: limits.max_memory, cache_dir },
+            engine: EngineOptions {
+                pool_size: self.pool_size,
+                max_memory: limits.max_memory,
+                cache_dir,
+                cache_max_bytes: self.cache_max_mib.saturating_mul(1 << 20),
+            },
             max_body: self.max_body_bytes,
             read_timeout: Duration::from_secs_f64(self.read_timeout_secs),
             watch: !self.no_watch,

@@ -10,7 +10,7 @@ pub mod admission; // concurrency caps with a short bounded queue, then 503
 pub mod attachments; // attachment-message insertion (protocol §6.1)
 pub mod auth; // access keys, constant-time check, fastapi_poe's 401 rules
 pub mod bindings; // wasmtime bindgen! output for the poe:bot world
-pub mod cache; // on-disk compiled-bot cache: private, bound to each wasm
+pub mod cache; // on-disk compiled-bot cache: private, bound to each wasm, evicted when unused
 pub mod check; // `poe-host check FILE.wasm`
 pub mod cli; // clap flags and their env vars
 pub mod ctx; // the Store's data: WASI ctx, limits, host side of the imports

@@ -41,6 +41,8 @@ pub struct Options {
     pub read_timeout: Duration,
     /// Compile cache directory (default: one shared by all tests).
     pub cache_dir: Option<PathBuf>,
+    /// Compile cache size budget in bytes.
+    pub cache_max_bytes: u64,
     /// Queueing at the concurrency caps.
     pub queue: QueuePolicy,
 }
@@ -57,6 +59,7 @@ impl Default for Options {
             max_body: DEFAULT_MAX_BODY,
             read_timeout: DEFAULT_READ_TIMEOUT,
             cache_dir: Some(cache_dir()),
+            cache_max_bytes: poe_host::cache::DEFAULT_MAX_BYTES,
             queue: QueuePolicy::default(),
         }
     }
@@ -109,6 +112,7 @@ impl TestHost {
                 pool_size: options.pool_size,
                 max_memory: options.limits.max_memory,
                 cache_dir: options.cache_dir,
+                cache_max_bytes: options.cache_max_bytes,
             },
             max_body: options.max_body,
             read_timeout: options.read_timeout,

@@ -9,6 +9,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use super::entry::Rejection;
 
@@ -188,6 +189,7 @@ fn same_file(_a: &fs::Metadata, b: &fs::Metadata) -> bool {
 }
 
 /// Write an entry atomically: a temporary file, private to this user, renamed into place.
+/// A crash leaves the temporary file, which eviction deletes later.
 pub fn write_entry(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
@@ -208,6 +210,13 @@ fn write_new(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
         file.write_all(part)?;
     }
     file.sync_all()
+}
+
+/// Mark the entry at `path` as used now (eviction removes the least recently used first).
+pub fn touch(path: &Path) {
+    if let Ok(file) = File::open(path) {
+        let _ = file.set_modified(SystemTime::now());
+    }
 }
 
 #[cfg(target_os = "linux")]
