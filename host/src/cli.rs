@@ -211,6 +211,14 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_budget_is_given_in_mib_and_defaults_to_a_gibibyte() {
+        assert_eq!(serve(&[]).unwrap().host_config().engine.cache_max_bytes, cache::DEFAULT_MAX_BYTES);
+        assert_eq!(serve(&["--cache-max-mib", "0"]).unwrap().host_config().engine.cache_max_bytes, 0);
+        assert_eq!(serve(&["--cache-max-mib", "3"]).unwrap().host_config().engine.cache_max_bytes, 3 << 20);
+        assert!(serve(&["--cache-max-mib", "-1"]).is_err());
+    }
+
+    #[test]
     fn limit_flags_out_of_range_are_refused_before_serving() {
         assert_eq!(
             serve(&["--timeout-secs", "0.5"]).unwrap().host_config().defaults.limits.timeout.as_millis(),
