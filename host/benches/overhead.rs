@@ -39,11 +39,12 @@ fn echo_path() -> PathBuf {
 }
 
 fn load_echo() -> Arc<LoadedBot> {
-    let options = EngineOptions { pool_size: 64, max_memory: DEFAULT_MAX_MEMORY, cache_dir: None };
+    let options =
+        EngineOptions { pool_size: 64, max_memory: DEFAULT_MAX_MEMORY, cache_dir: None, cache_max_bytes: 0 };
     let engine = new_engine(&options).expect("engine");
     spawn_epoch_ticker(&engine);
     let linker = new_linker(&engine).expect("linker");
-    let cache = ArtifactCache::new(&engine, None).expect("cache");
+    let cache = ArtifactCache::new(&engine, None, 0).expect("cache");
     let defaults = HostDefaults { access_key: None, allow_without_key: true, ..Default::default() };
     let loader = BotLoader::new(engine, linker, defaults, cache);
     Arc::new(loader.load("echo", &echo_path(), None).expect("echo.wasm loads"))

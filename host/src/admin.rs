@@ -35,6 +35,7 @@ struct CacheView {
     hits: u64,
     compiles: u64,
     rejected: u64,
+    evicted: u64,
 }
 
 /// The JSON status body.
@@ -61,6 +62,7 @@ pub async fn bots(State(state): State<AppState>, headers: HeaderMap) -> Result<J
             hits: stats.hits.load(Ordering::Relaxed),
             compiles: stats.compiles.load(Ordering::Relaxed),
             rejected: stats.rejected.load(Ordering::Relaxed),
+            evicted: stats.evicted.load(Ordering::Relaxed),
         },
     }))
 }

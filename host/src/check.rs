@@ -12,10 +12,11 @@ use crate::sidecar::HostDefaults;
 
 /// Check `path`; `Ok` carries a one-line summary, `Err` the reason it cannot be served.
 pub fn check_file(path: &Path) -> anyhow::Result<String> {
-    let options = EngineOptions { pool_size: 1, max_memory: DEFAULT_MAX_MEMORY, cache_dir: None };
+    let options =
+        EngineOptions { pool_size: 1, max_memory: DEFAULT_MAX_MEMORY, cache_dir: None, cache_max_bytes: 0 };
     let engine = new_engine(&options)?;
     let linker = new_linker(&engine)?;
-    let cache = ArtifactCache::new(&engine, None)?;
+    let cache = ArtifactCache::new(&engine, None, 0)?;
     let loader = BotLoader::new(engine, linker, HostDefaults::default(), cache);
     let bytes = read_wasm(path, DEFAULT_MAX_BOT_BYTES)?;
     loader.compile(path, &bytes, "")?;

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::admission::{self, QueuePolicy};
 use crate::auth::AccessKey;
 use crate::body;
+use crate::cache;
 use crate::connection::{self, ConnectionLimits};
 use crate::engine::{DEFAULT_POOL_SIZE, EngineOptions};
 use crate::lane;
@@ -143,6 +144,11 @@ pub struct ServeArgs {
     #[arg(long, env = "POE_HOST_CACHE_DIR", default_value_os_t = default_cache_dir())]
     pub cache_dir: PathBuf,
 
+    /// MiB of compiled bots the cache keeps; beyond it, entries no loaded bot uses are
+    /// evicted, least recently used first (entries in use are always kept).
+    #[arg(long, env = "POE_HOST_CACHE_MAX_MIB", default_value_t = cache::DEFAULT_MAX_BYTES >> 20)]
+    pub cache_max_mib: u64,
+
     /// OS niceness (0-19) of the threads that run CPU-bound calls once they pass their
     /// first millisecond. 19 gives short requests the CPU first, at the cost of heavy calls
     /// (and noticing their deadline or disconnect) waiting while the host is saturated;
@@ -199,7 +205,12 @@ impl ServeArgs {
                     timeout: Duration::from_millis(self.queue_timeout_ms),
                 },
             },
-            engine: EngineOptions { pool_size: self.pool_size, max_memory: limits.max_memory, cache_dir },
+            engine: EngineOptions {
+                pool_size: self.pool_size,
+                max_memory: limits.max_memory,
+                cache_dir,
+                cache_max_bytes: self.cache_max_mib.saturating_mul(1 << 20),
+            },
             max_body: self.max_body_bytes,
             read_timeout: Duration::from_secs_f64(self.read_timeout_secs),
             max_bot_bytes: self.max_bot_file_mib << 20,
@@ -232,6 +243,14 @@ mod tests {
         assert_eq!(serve(&["--lane-niceness", "0"]).unwrap().host_config().lane_niceness, 0);
         assert!(serve(&["--lane-niceness", "20"]).is_err());
         assert!(serve(&["--lane-niceness", "-1"]).is_err());
+    }
+
+    #[test]
+    fn the_cache_budget_is_given_in_mib_and_defaults_to_a_gibibyte() {
+        assert_eq!(serve(&[]).unwrap().host_config().engine.cache_max_bytes, cache::DEFAULT_MAX_BYTES);
+        assert_eq!(serve(&["--cache-max-mib", "0"]).unwrap().host_config().engine.cache_max_bytes, 0);
+        assert_eq!(serve(&["--cache-max-mib", "3"]).unwrap().host_config().engine.cache_max_bytes, 3 << 20);
+        assert!(serve(&["--cache-max-mib", "-1"]).is_err());
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct EngineOptions {
     pub max_memory: usize,
     /// Where compiled bots are cached on disk (see `cache`); `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// Bytes of cache entries kept; unused entries beyond it are evicted.
+    pub cache_max_bytes: u64,
 }
 
 /// Build the engine: component model, epoch interruption, pooling allocator.

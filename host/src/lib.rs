@@ -11,7 +11,7 @@ pub mod attachments; // attachment-message insertion (protocol §6.1)
 pub mod auth; // access keys, constant-time check, fastapi_poe's 401 rules
 pub mod bindings; // wasmtime bindgen! output for the poe:bot world
 pub mod body; // request bodies: size, read time, host-wide byte budget
-pub mod cache; // on-disk compiled-bot cache, checksummed
+pub mod cache; // on-disk compiled-bot cache: private, bound to each wasm, evicted when unused
 pub mod check; // `poe-host check FILE.wasm`
 pub mod cli; // clap flags and their env vars
 pub mod connection; // per-connection bounds: cap, idle and write-stall timeouts

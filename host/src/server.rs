@@ -88,7 +88,7 @@ pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
     spawn_epoch_ticker(&engine);
     crate::lane::start(config.lane_niceness);
     let linker = new_linker(&engine)?;
-    let cache = ArtifactCache::new(&engine, config.engine.cache_dir.clone())?;
+    let cache = ArtifactCache::new(&engine, config.engine.cache_dir.clone(), config.engine.cache_max_bytes)?;
     let loader = BotLoader::new(engine, linker, config.defaults.clone(), cache)
         .with_max_file_bytes(config.max_bot_bytes);
     let registry = Arc::new(BotRegistry::default());
@@ -101,8 +101,13 @@ pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
     if registry.names().is_empty() {
         tracing::warn!(dir = %dir.display(), "no bots loaded yet: put NAME.wasm files in the bots directory");
     }
+    loader.cache().evict(wasm_hashes_served(&registry)).await;
     if config.watch {
         reloader.spawn();
+        let (loader, registry) = (loader.clone(), registry.clone());
+        tokio::spawn(
+            async move { loader.cache().evict_after_writes(|| wasm_hashes_served(&registry)).await },
+        );
     }
     let gate = Arc::new(Gate::new(config.engine.pool_size as usize, config.defaults.queue));
     Ok(AppState {
@@ -115,6 +120,11 @@ pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
         bodies: Arc::new(BodyBudget::new(config.body_bytes_in_flight)),
         connections: Arc::new(ConnectionCap::new(config.connections)),
     })
+}
+
+/// The SHA-256 of every bot version being served: their cache entries are never evicted.
+fn wasm_hashes_served(registry: &BotRegistry) -> Vec<String> {
+    registry.statuses().into_iter().filter_map(|s| s.bot.map(|b| b.hash.clone())).collect()
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves; in-flight responses then get

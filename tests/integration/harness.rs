@@ -52,6 +52,8 @@ pub struct Options {
     pub body_bytes_in_flight: usize,
     /// Compile cache directory (default: one shared by all tests).
     pub cache_dir: Option<PathBuf>,
+    /// Compile cache size budget in bytes.
+    pub cache_max_bytes: u64,
     /// Queueing at the concurrency caps.
     pub queue: QueuePolicy,
 }
@@ -72,6 +74,7 @@ impl Default for Options {
             max_connections: 1024,
             body_bytes_in_flight: DEFAULT_BODY_BYTES_IN_FLIGHT,
             cache_dir: Some(cache_dir()),
+            cache_max_bytes: poe_host::cache::DEFAULT_MAX_BYTES,
             queue: QueuePolicy::default(),
         }
     }
@@ -100,6 +103,11 @@ impl TestHost {
 
     /// A host set up as `options` says.
     pub async fn with(options: Options) -> Self {
+        Self::try_with(options).await.unwrap()
+    }
+
+    /// A host set up as `options` says, or why `build_state` refused to start it.
+    pub async fn try_with(options: Options) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().unwrap();
         for (name, path) in &options.bots {
             std::fs::copy(path, dir.path().join(format!("{name}.wasm"))).unwrap();
@@ -122,6 +130,7 @@ impl TestHost {
                 pool_size: options.pool_size,
                 max_memory: options.limits.max_memory,
                 cache_dir: options.cache_dir,
+                cache_max_bytes: options.cache_max_bytes,
             },
             max_body: options.max_body,
             read_timeout: options.read_timeout,
@@ -140,11 +149,11 @@ impl TestHost {
             },
             body_bytes_in_flight: options.body_bytes_in_flight,
         };
-        let state = server::build_state(&config).await.unwrap();
+        let state = server::build_state(&config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(server::serve(listener, state, std::future::pending()));
-        Self { url, dir, client: reqwest::Client::new() }
+        Ok(Self { url, dir, client: reqwest::Client::new() })
     }
 
     /// The admin view's JSON.

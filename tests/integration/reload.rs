@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use poe_host::admission::QueuePolicy;
+use poe_host::cache::DEFAULT_MAX_BYTES;
 use poe_host::reload::SETTLE;
 use serde_json::{Value, json};
 
@@ -244,9 +245,9 @@ async fn second_start_compiles_nothing_and_corrupt_cache_entries_are_recompiled(
     let cache = tempfile::tempdir().unwrap();
     let options = || Options { cache_dir: Some(cache.path().to_owned()), ..Options::default() };
     let first = TestHost::with(options()).await;
-    assert_eq!(first.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 0}));
+    assert_eq!(first.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 0, "evicted": 0}));
     let second = TestHost::with(options()).await;
-    assert_eq!(second.admin().await["cache"], json!({"hits": 2, "compiles": 0, "rejected": 0}));
+    assert_eq!(second.admin().await["cache"], json!({"hits": 2, "compiles": 0, "rejected": 0, "evicted": 0}));
     assert_eq!(answer(&second, "echo").await.as_deref(), Some("x"));
     let corrupted = AtomicUsize::new(0);
     for entry in std::fs::read_dir(cache.path()).unwrap().flatten() {
@@ -258,7 +259,7 @@ async fn second_start_compiles_nothing_and_corrupt_cache_entries_are_recompiled(
     }
     assert_eq!(corrupted.into_inner(), 2);
     let third = TestHost::with(options()).await;
-    assert_eq!(third.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 2}));
+    assert_eq!(third.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 2, "evicted": 0}));
     assert_eq!(answer(&third, "echo").await.as_deref(), Some("x"));
 }
 
@@ -401,4 +402,159 @@ async fn files_written_every_20_ms_delay_no_other_bot() {
         per_settle > 1.0,
         "the noise came more often than every {SETTLE:?}: {during} writes in {added:?}"
     );
+}
+
+/// Options for a host caching in `cache` with a budget of `max_bytes`.
+fn cached_in(cache: &Path, max_bytes: u64) -> Options {
+    Options { cache_dir: Some(cache.to_owned()), cache_max_bytes: max_bytes, ..Options::default() }
+}
+
+/// The cache entry `host` loaded `bot` from (named by the wasm's SHA-256).
+async fn entry_of(host: &TestHost, cache: &Path, bot: &str) -> PathBuf {
+    let hash = admin_entry(host, bot).await["hash"].as_str().unwrap().to_owned();
+    let name = |e: &std::fs::DirEntry| e.file_name().into_string().unwrap();
+    let mut entries = std::fs::read_dir(cache).unwrap().flatten();
+    let entry = entries.find(|e| name(e).starts_with(&hash) && name(e).ends_with(".cwasm"));
+    entry.unwrap_or_else(|| panic!("no cache entry for {bot}")).path()
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+}
+
+/// Set `path`'s modification time (the cache's "last used") to `age` ago.
+fn set_age(path: &Path, age: Duration) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() - age).unwrap();
+}
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Whoever could write the cache directory could put one bot's compiled code under
+/// another's name: the entry's header names its wasm, so showcase is not served as echo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mislabeled_cache_entry_is_rejected_and_the_right_bot_answers() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = TestHost::with(cached_in(cache.path(), DEFAULT_MAX_BYTES)).await;
+    let (echo, showcase) =
+        (entry_of(&first, cache.path(), "echo").await, entry_of(&first, cache.path(), "showcase").await);
+    std::fs::copy(&echo, &showcase).unwrap();
+    let second = TestHost::with(cached_in(cache.path(), DEFAULT_MAX_BYTES)).await;
+    assert_eq!(answer(&second, "showcase").await.as_deref(), Some("unknown command: x"));
+    assert_eq!(answer(&second, "echo").await.as_deref(), Some("x"));
+    assert_eq!(second.admin().await["cache"], json!({"hits": 1, "compiles": 1, "rejected": 1, "evicted": 0}));
+    let third = TestHost::with(cached_in(cache.path(), DEFAULT_MAX_BYTES)).await;
+    assert_eq!(third.admin().await["cache"]["hits"], json!(2), "the rejected entry was rewritten");
+}
+
+/// Entries are only read if they are regular files of ours that no one else may write: a
+/// real entry made writable by others is not trusted, nor is one owned by another user,
+/// and a FIFO in place of one (reading it would block start-up for ever) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_entries_others_could_have_written_are_rejected_without_hanging_start_up() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = TestHost::with(cached_in(cache.path(), DEFAULT_MAX_BYTES)).await;
+    let (echo, showcase) =
+        (entry_of(&first, cache.path(), "echo").await, entry_of(&first, cache.path(), "showcase").await);
+    chmod(&showcase, 0o666);
+    std::fs::remove_file(&echo).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&echo).status().unwrap().success());
+    let second = tokio::time::timeout(
+        Duration::from_secs(30),
+        TestHost::with(cached_in(cache.path(), DEFAULT_MAX_BYTES)),
+    )
+    .await;
+    if second.is_err() {
+        let _ = std::fs::write(&echo, b"unblock"); // free the stuck loader so the test can end
+    }
+    let second = second.expect("start-up must not wait on a FIFO in the cache");
+    assert_eq!(answer(&second, "echo").await.as_deref(), Some("x"));
+    assert_eq!(answer(&second, "showcase").await.as_deref(), Some("unknown command: x"));
+    assert_eq!(second.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 2, "evicted": 0}));
+    if std::os::unix::fs::chown(&showcase, Some(65534), Some(65534)).is_err() {
+        eprintln!("skipped the foreign-owner case: changing an owner needs root");
+        return;
+    }
+    let third = TestHost::with(cached_in(cache.path(), DEFAULT_MAX_BYTES)).await;
+    assert_eq!(third.admin().await["cache"], json!({"hits": 1, "compiles": 1, "rejected": 1, "evicted": 0}));
+    assert_eq!(answer(&third, "showcase").await.as_deref(), Some("unknown command: x"));
+}
+
+/// The directory used to be made private silently, after entries could have been planted.
+#[tokio::test]
+async fn a_cache_directory_writable_by_others_is_refused_at_start_and_left_as_it_is() {
+    let cache = tempfile::tempdir().unwrap();
+    chmod(cache.path(), 0o777);
+    std::fs::write(cache.path().join("planted.cwasm"), b"anything").unwrap();
+    let Err(error) = TestHost::try_with(cached_in(cache.path(), DEFAULT_MAX_BYTES)).await else {
+        panic!("a host started on a world-writable cache directory");
+    };
+    let message = format!("{error:#}");
+    let dir = cache.path().display();
+    assert!(
+        message.contains(&format!("cache directory {dir} is writable by other users (mode 777)")),
+        "{message}"
+    );
+    assert!(message.contains(&format!("chmod 700 {dir}")), "{message}");
+    let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(cache.path()).unwrap());
+    assert_eq!(mode & 0o777, 0o777, "refused, not silently fixed");
+    assert_eq!(std::fs::read(cache.path().join("planted.cwasm")).unwrap(), b"anything");
+}
+
+/// At start, entries no loaded bot uses go least recently used first until the cache fits
+/// its budget; entries in use stay even when they alone exceed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unused_entries_are_evicted_at_start_to_fit_the_budget_and_entries_in_use_are_kept() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = TestHost::with(cached_in(cache.path(), DEFAULT_MAX_BYTES)).await;
+    let (echo, showcase) =
+        (entry_of(&first, cache.path(), "echo").await, entry_of(&first, cache.path(), "showcase").await);
+    let engine_key = echo.file_name().unwrap().to_str().unwrap().split_once('-').unwrap().1.to_owned();
+    // Old versions: showcase's entry under other wasm hashes, last used 3, 2 and 1 days ago.
+    let old: Vec<PathBuf> = (1..=3).map(|i| cache.path().join(format!("{i:064x}-{engine_key}"))).collect();
+    for (path, days) in old.iter().zip([3, 2, 1]) {
+        std::fs::copy(&showcase, path).unwrap();
+        set_age(path, days * DAY);
+    }
+    let len = |p: &Path| std::fs::metadata(p).unwrap().len();
+    let budget = len(&echo) + len(&showcase) + len(&showcase) * 3 / 2;
+    let second = TestHost::with(cached_in(cache.path(), budget)).await;
+    assert_eq!(second.admin().await["cache"], json!({"hits": 2, "compiles": 0, "rejected": 0, "evicted": 2}));
+    let present = |p: &PathBuf| p.exists();
+    assert_eq!([&echo, &showcase, &old[0], &old[1], &old[2]].map(present), [true, true, false, false, true]);
+    let total: u64 =
+        std::fs::read_dir(cache.path()).unwrap().flatten().map(|e| e.metadata().unwrap().len()).sum();
+    assert!(total <= budget, "{total} bytes left, budget {budget}");
+
+    let echo_only = Options { bots: vec![("echo", guests::ECHO)], ..cached_in(cache.path(), 0) };
+    let third = TestHost::with(echo_only).await;
+    assert_eq!(third.admin().await["cache"]["evicted"], json!(2));
+    assert_eq!([&echo, &showcase, &old[2]].map(present), [true, false, false], "only echo is in use");
+    assert_eq!(answer(&third, "echo").await.as_deref(), Some("x"));
+}
+
+/// After a reload, the replaced version's entry is evicted (the budget here keeps only
+/// entries in use); a temporary file left by a crashed write goes at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_version_is_evicted_after_the_reload_and_a_crashed_write_at_start() {
+    let cache = tempfile::tempdir().unwrap();
+    let crashed = cache.path().join("crashed.tmp99");
+    std::fs::write(&crashed, [0; 100]).unwrap();
+    set_age(&crashed, 2 * Duration::from_secs(3600));
+    let host =
+        TestHost::with(Options { bots: vec![("bot", guests::ECHO)], ..cached_in(cache.path(), 0) }).await;
+    assert!(!crashed.exists(), "a stale temporary file is evicted at start");
+    let echo = entry_of(&host, cache.path(), "bot").await;
+    replace_atomically(guests::SHOWCASE, &host.file("bot.wasm"));
+    wait_for(&host, "bot", Some("unknown command: x")).await;
+    let showcase = entry_of(&host, cache.path(), "bot").await;
+    let start = Instant::now();
+    while host.admin().await["cache"]["evicted"] != json!(2) {
+        assert!(start.elapsed() < Duration::from_secs(5), "the replaced version's entry was never evicted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!echo.exists(), "the replaced version's entry is evicted");
+    assert!(showcase.exists(), "the entry in use stays");
+    assert_eq!(host.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 0, "evicted": 2}));
+    assert_eq!(answer(&host, "bot").await.as_deref(), Some("unknown command: x"));
 }
