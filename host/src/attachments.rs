@@ -4,17 +4,16 @@
 
 use crate::protocol::models::{Attachment, ProtocolMessage};
 
-// The templates, byte for byte as fastapi_poe's (note the image one's trailing space).
+// The templates, byte for byte as fastapi_poe 0.0.83's `templates.py` (note the image one's
+// trailing space); tests/integration/attachments.rs compares with fastapi_poe itself.
 // Filled in one pass with `format!`, so a name containing `{content}` stays literal.
 fn text_template(name: &str, content: &str) -> String {
-    format!(
-        "Your response must be in the language of the relevant queries related to the document.\nBelow is the content of {name}:\n\n{content}"
-    )
+    format!("Below is the content of {name}:\n\n{content}")
 }
 
 fn url_template(name: &str, content: &str) -> String {
     format!(
-        "Assume you can access the external URL {name}. Your response must be in the language of the relevant queries related to the URL.\nUse the URL's content below to respond to the queries:\n\n{content}"
+        "Assume you can access the external URL {name}. Use the URL's content below to respond to the queries:\n\n{content}"
     )
 }
 

@@ -287,6 +287,18 @@ pub fn peak_rss() -> u64 {
     kib << 10
 }
 
+/// The venv's python, which has fastapi-poe 0.0.83. Without it the calling test fails
+/// saying how to create it: a missing fastapi_poe must not pass as a skipped test.
+pub fn venv_python() -> PathBuf {
+    let python = workspace_root().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} not found: run `scripts/setup.sh` to create the venv with fastapi-poe (needs python3 with venv and pip)",
+        python.display()
+    );
+    python
+}
+
 /// Time `f`.
 pub async fn timed<T>(f: impl Future<Output = T>) -> (T, Duration) {
     let start = std::time::Instant::now();

@@ -10,12 +10,7 @@ use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fastapi_poe_client_reads_every_event_without_protocol_errors() {
-    let python = workspace_root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} not found: run `scripts/setup.sh` to create the venv with fastapi-poe (needs python3 with venv and pip)",
-        python.display()
-    );
+    let python = venv_python();
     let host = TestHost::start().await;
     let script = workspace_root().join("tests/interop/fastapi_poe_client.py");
     let url = host.url.clone();

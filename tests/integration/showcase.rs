@@ -1,5 +1,5 @@
-//! Every showcase command's exact event sequence, its settings, and attachment-message
-//! insertion as the bot sees it.
+//! Every showcase command's exact event sequence and its settings. What `inspect` shows of
+//! attachment messages is compared with fastapi_poe in `attachments.rs`.
 
 use serde_json::{Value, json};
 
@@ -102,51 +102,4 @@ async fn showcase_settings_are_served() {
     assert_eq!(body["expand_text_attachments"], json!(true));
     assert_eq!(body["enable_image_comprehension"], json!(null));
     assert_eq!(body["response_version"], json!(2));
-}
-
-fn attachment(content_type: &str, name: &str, parsed: Option<&str>) -> Value {
-    json!({"url": format!("https://x/{name}"), "content_type": content_type, "name": name, "parsed_content": parsed})
-}
-
-fn inspect_body(attachments: Vec<Value>) -> Value {
-    query_messages(json!([
-        {"role": "user", "content": "earlier", "attachments": [attachment("text/plain", "old.txt", Some("old"))]},
-        {"role": "bot", "content": "reply"},
-        {"role": "user", "content": "inspect", "attachments": attachments},
-    ]))
-}
-
-async fn inspected(host: &TestHost, body: &Value) -> Vec<Value> {
-    let events = host.query_body("showcase", body).await;
-    serde_json::from_str(events[0].data["text"].as_str().unwrap()).unwrap()
-}
-
-#[tokio::test]
-async fn attachments_become_messages_before_the_last_one() {
-    let host = TestHost::start().await;
-    let body = inspect_body(vec![
-        attachment("image/png", "photo.png", Some("a.png***a cat on a mat")),
-        attachment("text/plain", "notes.txt", Some("hello notes")),
-        attachment("video/mp4", "clip.mp4", Some("frames")),
-        attachment("text/html", "https://example.com", Some("page text")),
-        attachment("application/pdf", "doc.pdf", Some("")),
-    ]);
-    let messages = inspected(&host, &body).await;
-    let text = "Your response must be in the language of the relevant queries related to the document.\nBelow is the content of notes.txt:\n\nhello notes";
-    let url = "Assume you can access the external URL https://example.com. Your response must be in the language of the relevant queries related to the URL.\nUse the URL's content below to respond to the queries:\n\npage text";
-    let image = "I have uploaded an image (a.png). Assume that you can see the attached image. First, read the image analysis:\n\n<image_analysis>a cat on a mat</image_analysis>\n\nUse any relevant parts to inform your response. Do NOT reference the image analysis in your response. Respond in the same language as my next message. ";
-    let expected = json!([
-        {"role": "user", "content": "earlier"}, {"role": "bot", "content": "reply"},
-        {"role": "user", "content": text}, {"role": "user", "content": url}, {"role": "user", "content": image},
-        {"role": "user", "content": "inspect"},
-    ]);
-    assert_eq!(Value::Array(messages), expected);
-}
-
-#[tokio::test]
-async fn attachment_insertion_can_be_switched_off_in_the_sidecar() {
-    let sidecar = ("showcase", "insert_attachment_messages = false".to_owned());
-    let host = TestHost::with(Options { sidecars: vec![sidecar], ..Options::default() }).await;
-    let body = inspect_body(vec![attachment("text/plain", "notes.txt", Some("hello notes"))]);
-    assert_eq!(inspected(&host, &body).await.len(), 3);
 }
