@@ -66,14 +66,16 @@ impl Output {
             self.events += 1;
             return self.exceed(OutputCap::Bytes);
         }
-        let event = sse::encode_partial(&part).map_err(EmitError::Invalid)?;
+        // The encoder builds no event over the budget left (escaping can multiply a text
+        // sixfold), so the host holds at most the part and one event within the cap.
+        let budget = usize::try_from(self.max_bytes - self.bytes).unwrap_or(usize::MAX);
+        let event = sse::encode_partial_within(&part, budget).map_err(EmitError::Invalid)?;
+        drop(part); // not held while the send below waits for the client
         self.events += 1;
+        let Some(event) = event else { return self.exceed(OutputCap::Bytes) };
         self.bytes += event.len() as u64;
         if self.events > self.max_events {
             return self.exceed(OutputCap::Events);
-        }
-        if self.bytes > self.max_bytes {
-            return self.exceed(OutputCap::Bytes);
         }
         self.tx.send(event).await.map_err(|_| EmitError::Closed)
     }
@@ -147,5 +149,14 @@ mod tests {
         // 20 more bytes of text fit the budget left, but not once framed as an event.
         assert!(matches!(out.emit(PartialResponse::Text("x".repeat(20))).await, Err(EmitError::Closed)));
         assert_eq!(out.exceeded, Some(OutputCap::Bytes));
+    }
+
+    #[tokio::test]
+    async fn a_text_that_escapes_past_the_budget_is_refused_and_nothing_is_sent() {
+        let (mut out, mut rx) = output(1000);
+        // 200 bytes of text, 1,200 once each control character is escaped as \u0001.
+        assert!(matches!(out.emit(PartialResponse::Text("\u{1}".repeat(200))).await, Err(EmitError::Closed)));
+        assert_eq!(out.exceeded, Some(OutputCap::Bytes));
+        assert!(rx.try_recv().is_err(), "nothing was sent");
     }
 }

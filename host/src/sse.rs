@@ -3,6 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::bindings::types::{ContentType, ErrorResponse, ErrorType, PartialResponse};
 
@@ -16,15 +17,46 @@ pub fn done_event() -> Bytes {
 
 /// One event with `data` serialised as compact JSON (which never contains a raw newline).
 pub fn encode_event(name: &str, data: &impl Serialize) -> Bytes {
-    let mut buf = BytesMut::with_capacity(64).writer();
+    encode_event_within(name, data, usize::MAX).expect("no event is longer than usize::MAX")
+}
+
+const FRAME: &[&[u8]] = &[b"event: ", b"\r\ndata: ", b"\r\n\r\n"];
+
+/// One event, or `None` if it would be longer than `limit` bytes. Its length is measured
+/// first, so the buffer is allocated once at its exact size (a growing buffer could hold
+/// twice the event, and its old copy as well while it moves) and an event over `limit` is
+/// never built: escaping can make an event six times its text.
+pub fn encode_event_within(name: &str, data: &impl Serialize, limit: usize) -> Option<Bytes> {
+    let mut counter = ByteCounter(0);
+    serde_json::to_writer(&mut counter, data).expect("serialising plain data cannot fail");
+    let len = FRAME.iter().map(|part| part.len()).sum::<usize>() + name.len() + counter.0;
+    if len > limit {
+        return None;
+    }
+    let mut buf = BytesMut::with_capacity(len).writer();
     let out = buf.get_mut();
-    out.put_slice(b"event: ");
+    out.put_slice(FRAME[0]);
     out.put_slice(name.as_bytes());
-    out.put_slice(b"\r\ndata: ");
+    out.put_slice(FRAME[1]);
     serde_json::to_writer(&mut buf, data).expect("serialising plain data to memory cannot fail");
     let mut buf = buf.into_inner();
-    buf.put_slice(b"\r\n\r\n");
-    buf.freeze()
+    buf.put_slice(FRAME[2]);
+    debug_assert_eq!(buf.len(), len);
+    Some(buf.freeze())
+}
+
+/// A writer that only counts what is written to it.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The keep-alive comment, stamped like Python's `str(datetime.now(timezone.utc))`.
@@ -80,11 +112,18 @@ struct Error<'a> {
 
 /// The SSE event for one part a bot emitted, or why the part is invalid.
 pub fn encode_partial(part: &PartialResponse) -> Result<Bytes, String> {
+    Ok(encode_partial_within(part, usize::MAX)?.expect("no event is longer than usize::MAX"))
+}
+
+/// The SSE event for one part, `Ok(None)` if it would be longer than `limit` bytes (nothing
+/// of that size is allocated), or why the part is invalid.
+pub fn encode_partial_within(part: &PartialResponse, limit: usize) -> Result<Option<Bytes>, String> {
+    let text = |name, text| encode_event_within(name, &Text { text }, limit);
     Ok(match part {
-        PartialResponse::Text(text) => encode_event("text", &Text { text }),
-        PartialResponse::ReplaceResponse(text) => encode_event("replace_response", &Text { text }),
-        PartialResponse::SuggestedReply(text) => encode_event("suggested_reply", &Text { text }),
-        PartialResponse::Meta(m) => encode_event(
+        PartialResponse::Text(t) => text("text", t),
+        PartialResponse::ReplaceResponse(t) => text("replace_response", t),
+        PartialResponse::SuggestedReply(t) => text("suggested_reply", t),
+        PartialResponse::Meta(m) => encode_event_within(
             "meta",
             &Meta {
                 content_type: content_type_str(m.content_type),
@@ -92,10 +131,11 @@ pub fn encode_partial(part: &PartialResponse) -> Result<Bytes, String> {
                 linkify: m.linkify,
                 suggested_replies: m.suggested_replies,
             },
+            limit,
         ),
-        PartialResponse::Data(metadata) => encode_event("data", &Data { metadata }),
-        PartialResponse::Json(json) => encode_event("json", &parse_json_object(json)?),
-        PartialResponse::File(f) => encode_event(
+        PartialResponse::Data(metadata) => encode_event_within("data", &Data { metadata }, limit),
+        PartialResponse::Json(json) => encode_event_within("json", &compact_json_object(json)?, limit),
+        PartialResponse::File(f) => encode_event_within(
             "file",
             &File {
                 url: &f.url,
@@ -103,24 +143,58 @@ pub fn encode_partial(part: &PartialResponse) -> Result<Bytes, String> {
                 name: &f.name,
                 inline_ref: f.inline_ref.as_deref(),
             },
+            limit,
         ),
-        PartialResponse::Error(e) => error_event(e),
+        PartialResponse::Error(e) => encode_event_within("error", &error_data(e), limit),
     })
 }
 
 /// The `error` event for an error response.
 pub fn error_event(e: &ErrorResponse) -> Bytes {
-    let data = Error {
+    encode_event("error", &error_data(e))
+}
+
+fn error_data(e: &ErrorResponse) -> Error<'_> {
+    Error {
         allow_retry: e.allow_retry,
         text: &e.text,
         raw_response: e.raw_response.as_deref(),
         error_type: e.error_type.map(error_type_str),
-    };
-    encode_event("error", &data)
+    }
 }
 
-fn parse_json_object(json: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    serde_json::from_str(json).map_err(|e| format!("json output must be a JSON object: {e}"))
+/// A bot's `json` output, checked to be one JSON object and with the whitespace between
+/// tokens removed (so no raw newline reaches the data line). It is checked without being
+/// parsed into a tree, which could take sixteen times the text's size (`[0,0,…]`), and
+/// keeps its keys in the bot's order, as fastapi_poe passes them on.
+fn compact_json_object(json: &str) -> Result<Box<RawValue>, String> {
+    let raw: &RawValue =
+        serde_json::from_str(json).map_err(|e| format!("json output must be a JSON object: {e}"))?;
+    if !raw.get().starts_with('{') {
+        return Err("json output must be a JSON object: found another JSON value".into());
+    }
+    let compact = without_whitespace(raw.get());
+    Ok(RawValue::from_string(compact).expect("valid JSON stays valid without its whitespace"))
+}
+
+/// Valid JSON text without the whitespace between its tokens.
+fn without_whitespace(json: &str) -> String {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false); // escaped: the byte after a `\\` in a string
+    for &b in json.as_bytes() {
+        if escaped {
+            escaped = false;
+        } else if in_string {
+            escaped = b == b'\\';
+            in_string = b != b'"';
+        } else if b == b'"' {
+            in_string = true;
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        }
+        out.push(b);
+    }
+    String::from_utf8(out).expect("only ASCII whitespace was removed")
 }
 
 /// The protocol's name for a content type.
@@ -165,6 +239,23 @@ mod tests {
         assert_eq!(&ok[..], b"event: json\r\ndata: {\"a\":[1,2]}\r\n\r\n");
         assert!(encode_partial(&PartialResponse::Json("[1]".into())).is_err());
         assert!(encode_partial(&PartialResponse::Json("{".into())).is_err());
+    }
+
+    #[test]
+    fn json_output_keeps_its_key_order_and_the_spaces_inside_strings() {
+        let json = "{ \"z\" : \"a b\\\" c\" ,\n\t\"a\": {\"k\\\\\": [ 1 , \"\\u0020\" ]} }";
+        let event = encode_partial(&PartialResponse::Json(json.into())).unwrap();
+        let expected = "event: json\r\ndata: {\"z\":\"a b\\\" c\",\"a\":{\"k\\\\\":[1,\"\\u0020\"]}}\r\n\r\n";
+        assert_eq!(std::str::from_utf8(&event).unwrap(), expected);
+    }
+
+    #[test]
+    fn an_event_longer_than_its_limit_is_not_built() {
+        let part = PartialResponse::Text("\u{1}".repeat(100));
+        let event = encode_partial(&part).unwrap();
+        assert_eq!(event.len(), 600 + "event: text\r\ndata: {\"text\":\"\"}\r\n\r\n".len());
+        assert_eq!(encode_partial_within(&part, event.len()).unwrap(), Some(event.clone()));
+        assert_eq!(encode_partial_within(&part, event.len() - 1).unwrap(), None);
     }
 
     #[test]

@@ -41,18 +41,33 @@ impl SseStream {
     }
 }
 
+/// Events already waiting are sent as one chunk up to this size. A larger event goes out
+/// on its own, so batching never copies it (a copy would double what the host holds).
+pub const COALESCE_LIMIT: usize = 64 * 1024;
+
 impl SseStream {
-    /// `first` plus every event already waiting, as one chunk: one write (and one TCP
-    /// segment) instead of one per event, without ever waiting for more.
+    /// `first` plus every event already waiting, as one chunk of at most
+    /// [`COALESCE_LIMIT`]: one write (and one TCP segment) instead of one per event,
+    /// without ever waiting for more. An event that does not fit is kept for the next chunk.
     fn coalesce(&mut self, first: Bytes) -> Bytes {
-        let Ok(second) = self.events.try_recv() else { return first };
-        let mut batch = BytesMut::with_capacity(first.len() + second.len() + 64);
-        batch.extend_from_slice(&first);
-        batch.extend_from_slice(&second);
+        if first.len() >= COALESCE_LIMIT {
+            return first;
+        }
+        let mut batch: Option<BytesMut> = None;
         while let Ok(next) = self.events.try_recv() {
+            let len = batch.as_ref().map_or(first.len(), BytesMut::len);
+            if len + next.len() > COALESCE_LIMIT {
+                self.first = Some(next);
+                break;
+            }
+            let batch = batch.get_or_insert_with(|| {
+                let mut batch = BytesMut::with_capacity(first.len() + next.len() + 64);
+                batch.extend_from_slice(&first);
+                batch
+            });
             batch.extend_from_slice(&next);
         }
-        batch.freeze()
+        batch.map_or(first, BytesMut::freeze)
     }
 }
 
@@ -105,6 +120,24 @@ mod tests {
         tx.send(Bytes::from_static(b"c")).await.unwrap();
         drop(tx);
         assert_eq!(body.next().await.unwrap().unwrap(), Bytes::from_static(b"c"));
+        assert!(body.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_large_event_is_not_copied_into_a_batch() {
+        let (tx, rx) = mpsc::channel(4);
+        let mut body = SseStream::new(rx, KEEPALIVE_INTERVAL);
+        let large = Bytes::from(vec![b'x'; COALESCE_LIMIT]);
+        for event in
+            [Bytes::from_static(b"a"), large.clone(), Bytes::from_static(b"b"), Bytes::from_static(b"c")]
+        {
+            tx.send(event).await.unwrap();
+        }
+        drop(tx);
+        assert_eq!(body.next().await.unwrap().unwrap(), Bytes::from_static(b"a"));
+        let sent = body.next().await.unwrap().unwrap();
+        assert_eq!(sent.as_ptr(), large.as_ptr(), "the large event itself, not a copy");
+        assert_eq!(body.next().await.unwrap().unwrap(), Bytes::from_static(b"bc"));
         assert!(body.next().await.is_none());
     }
 }
