@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Quick start: build the host and the example bots, then serve them at http://127.0.0.1:8080.
 # The access key comes from POE_ACCESS_KEY, or a dev key is generated once into bots-dev/.dev-key.
+# POE_HOST_LISTEN picks another address (port 0: any free port, printed as `listening on`).
 set -euo pipefail
+trap 'rc=$?; echo "[dev] error: \`$BASH_COMMAND\` failed with status $rc (line $LINENO)" >&2' ERR
 cd "$(dirname "$0")/.."
 scripts/setup.sh --run
 
@@ -13,17 +15,21 @@ mkdir -p bots-dev
 target=${CARGO_TARGET_DIR:-target}
 cp "$target"/wasm32-wasip2/release/{echo,showcase}.wasm bots-dev/
 if [ -z "${POE_ACCESS_KEY:-}" ]; then
-  [ -s bots-dev/.dev-key ] || LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 >bots-dev/.dev-key
+  # 32 hex digits, the length of Poe's keys. No `tr </dev/urandom | head` here: under
+  # pipefail that pipeline fails with SIGPIPE (141) when head has read enough.
+  [ -s bots-dev/.dev-key ] || (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >bots-dev/.dev-key)
   POE_ACCESS_KEY=$(cat bots-dev/.dev-key)
 fi
 export POE_ACCESS_KEY
 listen=${POE_HOST_LISTEN:-127.0.0.1:8080}
+shown=$listen
+[ "${listen##*:}" = 0 ] && shown="ADDR" # the port is chosen at bind time: see `listening on` below
 
 cat >&2 <<MSG
 
-  Serving bots-dev/*.wasm at http://$listen/NAME   (dev key: $POE_ACCESS_KEY)
+  Serving bots-dev/*.wasm at http://$shown/NAME   (dev key: $POE_ACCESS_KEY)
   Try:
-    curl -N http://$listen/echo -H "Authorization: Bearer $POE_ACCESS_KEY" \\
+    curl -N http://$shown/echo -H "Authorization: Bearer $POE_ACCESS_KEY" \\
       -d '{"version":"1.2","type":"query","query":[{"role":"user","content":"hello"}],"user_id":"u","conversation_id":"c","message_id":"m"}'
 
 MSG
