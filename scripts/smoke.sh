@@ -36,7 +36,7 @@ reply = urllib.request.urlopen(req, timeout=10).read()
 expected = b'event: text\r\ndata: {"text":"smoke"}\r\n\r\nevent: done\r\ndata: {}\r\n\r\n'
 sys.exit(0 if reply == expected else f"unexpected reply: {reply!r}")
 PY
-forged='{"version":"1.2","type":"report_feedback","message_id":"m","user_id":"u","conversation_id":"c","feedback_type":"x\nINFO poe_host::reload: removed bot=echo"}'
+forged='{"version":"1.2","type":"report_feedback","message_id":"m","user_id":"u","conversation_id":"c","feedback_type":"x\nINFO poe_host::bots::reload: removed bot=echo"}'
 code=$(python3 - "$url/echo" "$forged" <<'PY'
 import sys, urllib.error, urllib.request
 req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(),
@@ -47,8 +47,8 @@ except urllib.error.HTTPError as e:
     print(e.code)
 PY
 )
-if [ "$code" = 400 ] && grep -qF 'unknown variant `x\nINFO poe_host::reload: removed bot=echo`' "$log" \
-  && ! grep -q '^INFO poe_host::reload: removed' "$log"; then ok "a client's newline cannot forge a log line"
+if [ "$code" = 400 ] && grep -qF 'unknown variant `x\nINFO poe_host::bots::reload: removed bot=echo`' "$log" \
+  && ! grep -q '^INFO poe_host::bots::reload: removed' "$log"; then ok "a client's newline cannot forge a log line"
 else bad "forged log line (status $code): $(grep -a 'unknown variant' "$log" | head -c 300)"; fi
 # ask TEXT: one query to misbehave, its reply discarded; then the log lines it caused.
 ask() {

@@ -12,15 +12,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_main};
-use poe_host::admission::{Gate, QueuePolicy, admit};
-use poe_host::bindings::types::QueryRequest;
-use poe_host::cache::ArtifactCache;
-use poe_host::engine::{EngineOptions, new_engine, new_linker, spawn_epoch_ticker};
-use poe_host::limits::DEFAULT_MAX_MEMORY;
-use poe_host::loader::{BotLoader, LoadedBot};
+use poe_host::bots::cache::ArtifactCache;
+use poe_host::bots::sidecar::HostDefaults;
+use poe_host::guest::bindings::types::QueryRequest;
+use poe_host::guest::engine::{EngineOptions, new_engine, new_linker, spawn_epoch_ticker};
+use poe_host::guest::loader::{BotLoader, LoadedBot};
+use poe_host::guest::runner::start_query;
 use poe_host::protocol::{Request, parse_request};
-use poe_host::runner::start_query;
-use poe_host::sidecar::HostDefaults;
+use poe_host::sandbox::admission::{Gate, QueuePolicy, admit};
+use poe_host::sandbox::limits::DEFAULT_MAX_MEMORY;
 
 const BODY: &[u8] = br#"{"version":"1.2","type":"query","query":[{"role":"user","content":"hello"}],"user_id":"u","conversation_id":"c","message_id":"m"}"#;
 const ECHO_REPLY: &[u8] = b"event: text\r\ndata: {\"text\":\"hello\"}\r\n\r\nevent: done\r\ndata: {}\r\n\r\n";

@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use crate::cache::ArtifactCache;
-use crate::engine::{EngineOptions, new_engine, new_linker};
-use crate::exports::HANDLER_EXPORT;
-use crate::limits::DEFAULT_MAX_MEMORY;
-use crate::loader::{BotLoader, DEFAULT_MAX_BOT_BYTES, read_wasm};
-use crate::sidecar::HostDefaults;
+use crate::bots::cache::ArtifactCache;
+use crate::bots::sidecar::HostDefaults;
+use crate::guest::engine::{EngineOptions, new_engine, new_linker};
+use crate::guest::exports::HANDLER_EXPORT;
+use crate::guest::loader::{BotLoader, DEFAULT_MAX_BOT_BYTES, read_wasm};
+use crate::sandbox::limits::DEFAULT_MAX_MEMORY;
 
 /// Check `path`; `Ok` carries a one-line summary, `Err` the reason it cannot be served.
 pub fn check_file(path: &Path) -> anyhow::Result<String> {

@@ -7,18 +7,18 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::admission::{self, QueuePolicy};
-use crate::auth::AccessKey;
-use crate::body;
-use crate::cache;
-use crate::connection::{self, ConnectionLimits};
-use crate::engine::{DEFAULT_POOL_SIZE, EngineOptions};
-use crate::lane;
-use crate::limits::{self, Limits};
-use crate::loader::DEFAULT_MAX_BOT_BYTES;
-use crate::routes::{DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT};
-use crate::server::HostConfig;
-use crate::sidecar::HostDefaults;
+use crate::bots::cache;
+use crate::bots::sidecar::HostDefaults;
+use crate::guest::engine::{DEFAULT_POOL_SIZE, EngineOptions};
+use crate::guest::loader::DEFAULT_MAX_BOT_BYTES;
+use crate::http::auth::AccessKey;
+use crate::http::body;
+use crate::http::connection::{self, ConnectionLimits};
+use crate::http::routes::{DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT};
+use crate::http::server::HostConfig;
+use crate::sandbox::admission::{self, QueuePolicy};
+use crate::sandbox::lane;
+use crate::sandbox::limits::{self, Limits};
 
 /// Address served by default: loopback only, so nothing is exposed by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

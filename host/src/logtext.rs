@@ -49,10 +49,11 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped_so_no_line_can_be_forged() {
-        let forged = "x\rFORGED  INFO poe_host::reload: removed bot=echo\nnext\t\u{1b}[2J\u{7f}\u{2028}";
+        let forged =
+            "x\rFORGED  INFO poe_host::bots::reload: removed bot=echo\nnext\t\u{1b}[2J\u{7f}\u{2028}";
         assert_eq!(
             escape_line(forged, 1000),
-            "x\\rFORGED  INFO poe_host::reload: removed bot=echo\\nnext\\t\\u{1b}[2J\\u{7f}\\u{2028}"
+            "x\\rFORGED  INFO poe_host::bots::reload: removed bot=echo\\nnext\\t\\u{1b}[2J\\u{7f}\\u{2028}"
         );
     }
 

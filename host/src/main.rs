@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use poe_host::cli::{Cli, Command, ServeArgs};
-use poe_host::{check, server};
+use poe_host::{check, http::server};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {

@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use poe_host::attachments::insert_attachment_messages;
+use poe_host::protocol::attachments::insert_attachment_messages;
 use poe_host::protocol::models::{ContentType, ProtocolMessage, Role};
 use poe_host::protocol::{Request, parse_request};
 use serde_json::{Value, json};

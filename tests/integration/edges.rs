@@ -109,7 +109,7 @@ async fn past_the_connection_cap_a_client_gets_503_and_others_are_still_served_a
 
 #[tokio::test]
 async fn a_client_that_stops_reading_loses_its_connection_and_its_call_after_the_write_timeout() {
-    let limits = poe_host::limits::Limits {
+    let limits = poe_host::sandbox::limits::Limits {
         timeout: Duration::from_secs(120),
         max_output_bytes: 1 << 40,
         ..Default::default()

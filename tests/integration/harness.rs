@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use poe_host::admission::QueuePolicy;
-use poe_host::body::DEFAULT_BODY_BYTES_IN_FLIGHT;
-use poe_host::connection::{ConnectionLimits, DEFAULT_WRITE_TIMEOUT};
-use poe_host::limits::Limits;
-use poe_host::routes::{DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT};
-use poe_host::sidecar::HostDefaults;
-use poe_host::{auth::AccessKey, engine::EngineOptions, server};
+use poe_host::bots::sidecar::HostDefaults;
+use poe_host::http::body::DEFAULT_BODY_BYTES_IN_FLIGHT;
+use poe_host::http::connection::{ConnectionLimits, DEFAULT_WRITE_TIMEOUT};
+use poe_host::http::routes::{DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT};
+use poe_host::sandbox::admission::QueuePolicy;
+use poe_host::sandbox::limits::Limits;
+use poe_host::{guest::engine::EngineOptions, http::auth::AccessKey, http::server};
 use serde_json::{Value, json};
 
 /// Paths of the guest bots built by `build.rs`.
@@ -74,7 +74,7 @@ impl Default for Options {
             max_connections: 1024,
             body_bytes_in_flight: DEFAULT_BODY_BYTES_IN_FLIGHT,
             cache_dir: Some(cache_dir()),
-            cache_max_bytes: poe_host::cache::DEFAULT_MAX_BYTES,
+            cache_max_bytes: poe_host::bots::cache::DEFAULT_MAX_BYTES,
             queue: QueuePolicy::default(),
         }
     }
@@ -134,7 +134,7 @@ impl TestHost {
             },
             max_body: options.max_body,
             read_timeout: options.read_timeout,
-            max_bot_bytes: poe_host::loader::DEFAULT_MAX_BOT_BYTES,
+            max_bot_bytes: poe_host::guest::loader::DEFAULT_MAX_BOT_BYTES,
             watch: true,
             admin_key: Some(AccessKey::new(ADMIN_KEY)),
             // The tests assert how fast limits and disconnects take effect while the other

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use poe_host::admission::QueuePolicy;
-use poe_host::cache::DEFAULT_MAX_BYTES;
-use poe_host::reload::SETTLE;
+use poe_host::bots::cache::DEFAULT_MAX_BYTES;
+use poe_host::bots::reload::SETTLE;
+use poe_host::sandbox::admission::QueuePolicy;
 use serde_json::{Value, json};
 
 use crate::harness::*;

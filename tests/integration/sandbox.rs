@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use poe_host::admission::QueuePolicy;
-use poe_host::limits::Limits;
+use poe_host::sandbox::admission::QueuePolicy;
+use poe_host::sandbox::limits::Limits;
 use serde_json::json;
 
 use crate::harness::*;

@@ -12,8 +12,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use poe_host::attachments::insert_attachment_messages;
-use poe_host::bindings::types as wit;
+use poe_host::protocol::attachments::insert_attachment_messages;
+use poe_host::guest::bindings::types as wit;
 use poe_host::protocol::{ParseError, Request, parse_request};
 
 /// tokio's default worker-thread stack.

@@ -5,7 +5,7 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use poe_host::bindings::types as wit;
+use poe_host::guest::bindings::types as wit;
 use poe_host::protocol::settings::settings_json;
 use serde_json::{Map, Value};
 

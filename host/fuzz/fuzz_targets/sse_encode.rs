@@ -7,10 +7,10 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use poe_host::bindings::types::{
+use poe_host::guest::bindings::types::{
     ContentType, ErrorResponse, ErrorType, FileAttachment, MetaResponse, PartialResponse,
 };
-use poe_host::sse::encode_partial;
+use poe_host::protocol::sse::encode_partial;
 use serde_json::{Map, Value};
 
 fn content_type(u: &mut Unstructured<'_>) -> Result<ContentType> {

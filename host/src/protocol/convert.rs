@@ -2,7 +2,7 @@
 //!
 //! Everything is moved, not cloned: a request is converted once, right before the call.
 
-use crate::bindings::types as wit;
+use crate::guest::bindings::types as wit;
 
 use super::models::*;
 

@@ -5,10 +5,12 @@
 //! then the typed model (invalid → 400 naming the problem). Before either, the body's
 //! shape (nesting, number of values) is bounded (`shape`).
 
+pub mod attachments; // attachment-message insertion (protocol §6.1)
 pub mod convert;
 pub mod models;
 pub mod settings;
 pub mod shape;
+pub mod sse; // the SSE wire format and event JSON
 
 use std::borrow::Cow;
 
@@ -124,13 +126,13 @@ mod tests {
 
     #[test]
     fn client_text_in_a_parse_error_is_cut_and_escaped() {
-        let variant = format!(r"x\nINFO poe_host::reload: forged{}", "y".repeat(8 << 20));
+        let variant = format!(r"x\nINFO poe_host::bots::reload: forged{}", "y".repeat(8 << 20));
         let body = format!(
             r#"{{"type":"report_feedback","version":"1","message_id":"m","user_id":"u","conversation_id":"c","feedback_type":"{variant}"}}"#
         );
         let err = parse_request(body.as_bytes()).unwrap_err().to_string();
         assert!(err.len() < MAX_DETAIL + 100, "{} bytes", err.len());
-        assert!(err.contains(r"unknown variant `x\nINFO poe_host::reload: forged"), "{}", &err[..200]);
+        assert!(err.contains(r"unknown variant `x\nINFO poe_host::bots::reload: forged"), "{}", &err[..200]);
         assert!(!err.contains('\n') && err.ends_with('…'), "one line, marked as cut");
     }
 

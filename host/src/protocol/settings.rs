@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::bindings::types as wit;
+use crate::guest::bindings::types as wit;
 
 /// `response_version` written when the bot leaves it unset, as fastapi_poe does.
 pub const DEFAULT_RESPONSE_VERSION: i32 = 2;

@@ -12,13 +12,13 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{InstancePre, Linker};
 
-use crate::admission::Gate;
-use crate::cache::{ArtifactCache, CacheOutcome};
-use crate::ctx::BotCtx;
-use crate::exports::{HANDLER_EXPORT, HandlerExports};
-use crate::fault::one_line;
-use crate::regular_file::{FileError, RegularFile};
-use crate::sidecar::{BotConfig, ConfigError, HostDefaults, load_config};
+use crate::bots::cache::{ArtifactCache, CacheOutcome};
+use crate::bots::regular_file::{FileError, RegularFile};
+use crate::bots::sidecar::{BotConfig, ConfigError, HostDefaults, load_config};
+use crate::guest::ctx::BotCtx;
+use crate::guest::exports::{HANDLER_EXPORT, HandlerExports};
+use crate::guest::fault::one_line;
+use crate::sandbox::admission::Gate;
 
 /// Largest bot file loaded, checked before it is read: real components are a few MiB (one
 /// bundling a whole language runtime a few tens), it is read into memory whole, and

@@ -14,16 +14,16 @@ use tracing::Instrument;
 use wasmtime::Store;
 use wasmtime::component::{ComponentNamedList, Instance, Lift, Lower};
 
-use crate::admission::Admitted;
-use crate::bindings::types as wit;
-use crate::ctx::BotCtx;
-use crate::exports::Export;
-use crate::fairness::HeavySlot;
-use crate::fault::Fault;
-use crate::lane;
-use crate::loader::LoadedBot;
-use crate::output::{OUTPUT_BUFFER, Output};
-use crate::sse;
+use crate::guest::bindings::types as wit;
+use crate::guest::ctx::BotCtx;
+use crate::guest::exports::Export;
+use crate::guest::fault::Fault;
+use crate::guest::loader::LoadedBot;
+use crate::guest::output::{OUTPUT_BUFFER, Output};
+use crate::protocol::sse;
+use crate::sandbox::admission::Admitted;
+use crate::sandbox::fairness::HeavySlot;
+use crate::sandbox::lane;
 
 /// How long past its deadline a response may wait for the client to take its last events.
 const FINAL_EVENTS_GRACE: Duration = Duration::from_secs(2);

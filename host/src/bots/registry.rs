@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use crate::loader::LoadedBot;
+use crate::guest::loader::LoadedBot;
 
 /// Longest bot name served.
 pub const MAX_NAME_LEN: usize = 64;

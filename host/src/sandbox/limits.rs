@@ -74,7 +74,7 @@ impl Default for Limits {
             max_events: DEFAULT_MAX_EVENTS,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
-            max_concurrent: crate::admission::DEFAULT_MAX_CONCURRENT_PER_BOT,
+            max_concurrent: crate::sandbox::admission::DEFAULT_MAX_CONCURRENT_PER_BOT,
         }
     }
 }

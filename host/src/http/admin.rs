@@ -11,10 +11,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Serialize;
 
-use crate::auth::authorize;
-use crate::error::HttpError;
-use crate::registry::BotStatus;
-use crate::routes::AppState;
+use crate::bots::registry::BotStatus;
+use crate::http::auth::authorize;
+use crate::http::error::HttpError;
+use crate::http::state::AppState;
 
 #[derive(Serialize)]
 struct BotView {

@@ -9,9 +9,9 @@ use std::fmt;
 use wasmtime::Trap;
 use wasmtime::component::ResourceTableError;
 
-use crate::bindings::types::ErrorResponse;
-use crate::output::OutputCap;
-use crate::sse::UNEXPECTED_ISSUE;
+use crate::guest::bindings::types::ErrorResponse;
+use crate::guest::output::OutputCap;
+use crate::protocol::sse::UNEXPECTED_ISSUE;
 
 /// The `raw_response` of the error for a query with no messages.
 const EMPTY_QUERY: &str = "the query has no messages";

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::limits::EPOCH_TICK;
+use crate::sandbox::limits::EPOCH_TICK;
 
 /// Epoch ticks (milliseconds of CPU) a call may run before it counts as heavy. A chat answer
 /// takes microseconds (echo: ~15 µs), so one tick is generous; measured at a fixed 2,000 echo

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::fingerprint::Fingerprint;
-use crate::loader::{BotLoader, LoadError, LoadedBot};
-use crate::registry::{BotRegistry, bot_files, bot_of};
+use crate::bots::fingerprint::Fingerprint;
+use crate::bots::registry::{BotRegistry, bot_files, bot_of};
+use crate::guest::loader::{BotLoader, LoadError, LoadedBot};
 
 /// How long a changed bot's files must stay unchanged before it is loaded.
 pub const SETTLE: Duration = Duration::from_millis(150);
@@ -202,8 +202,8 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 fn log_loaded(bot: &LoadedBot, previous: Option<&LoadedBot>) {
     let action = if previous.is_some() { "reloaded" } else { "loaded" };
     let origin = match bot.origin {
-        Some(crate::cache::CacheOutcome::Hit) => "cache",
-        Some(crate::cache::CacheOutcome::Compiled) => "compiled",
+        Some(crate::bots::cache::CacheOutcome::Hit) => "cache",
+        Some(crate::bots::cache::CacheOutcome::Compiled) => "compiled",
         None => "config only",
     };
     let ms = bot.compile_time.as_secs_f64() * 1e3;

@@ -25,7 +25,7 @@ use std::task::Poll;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
-use crate::fairness::HeavySlot;
+use crate::sandbox::fairness::HeavySlot;
 
 /// Niceness of the lane's threads unless configured: the lowest priority there is.
 pub const DEFAULT_NICENESS: i32 = 19;

@@ -10,11 +10,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::bindings::{Level, poe::bot::logging, poe::bot::responder, types};
-use crate::fairness::{HeavySlot, LIGHT_TICKS};
-use crate::guest_log::GuestLog;
-use crate::limits::Limits;
-use crate::output::Output;
+use crate::guest::bindings::{Level, poe::bot::logging, poe::bot::responder, types};
+use crate::guest::guest_log::GuestLog;
+use crate::guest::output::Output;
+use crate::sandbox::fairness::{HeavySlot, LIGHT_TICKS};
+use crate::sandbox::limits::Limits;
 
 /// Entries one call's resource table may hold at once. They live in host memory, outside
 /// the guest's memory cap; real bots hold a handful. A stream, or a pollable on one, is one

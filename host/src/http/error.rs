@@ -4,7 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::AuthError;
+use crate::http::auth::AuthError;
 use crate::protocol::ParseError;
 
 /// Seconds a client is told to wait after a 503.

@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::bindings::types::{ContentType, ErrorResponse, ErrorType, PartialResponse};
+use crate::guest::bindings::types::{ContentType, ErrorResponse, ErrorType, PartialResponse};
 
 /// The text of the error event for any failure inside the bot, as fastapi_poe sends it.
 pub const UNEXPECTED_ISSUE: &str = "The bot encountered an unexpected issue.";

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::admission::QueuePolicy;
-use crate::auth::AccessKey;
-use crate::limits::{LimitOverrides, Limits};
-use crate::regular_file::{FileError, RegularFile};
+use crate::bots::regular_file::{FileError, RegularFile};
+use crate::http::auth::AccessKey;
+use crate::sandbox::admission::QueuePolicy;
+use crate::sandbox::limits::{LimitOverrides, Limits};
 
 /// Largest sidecar read: one is a few lines, and anything larger is refused before it is
 /// read, like a FIFO or a device in its place.

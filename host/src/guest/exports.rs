@@ -17,8 +17,8 @@ use wasmtime::component::{
     ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower, TypedFunc,
 };
 
-use crate::bindings::types as wit;
-use crate::ctx::BotCtx;
+use crate::guest::bindings::types as wit;
+use crate::guest::ctx::BotCtx;
 
 /// The export every bot must provide.
 pub const HANDLER_EXPORT: &str = "poe:bot/handler@0.1.0";

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::bindings::types::{EmitError, PartialResponse};
-use crate::limits::Limits;
-use crate::sse;
+use crate::guest::bindings::types::{EmitError, PartialResponse};
+use crate::protocol::sse;
+use crate::sandbox::limits::Limits;
 
 /// Events buffered between the guest and the client before `emit` waits.
 pub const OUTPUT_BUFFER: usize = 32;

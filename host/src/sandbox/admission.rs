@@ -9,10 +9,14 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::body::BodyShare;
+use crate::http::body::BodyShare;
+
+/// Instances the pool holds by default: the most calls that can run at once. An
+/// admission limit, so it lives here; the engine sizes its pool by it.
+pub const DEFAULT_POOL_SIZE: u32 = 1_000;
 
 /// Calls one bot may run at once unless configured (`serve` uses the pool size instead).
-pub const DEFAULT_MAX_CONCURRENT_PER_BOT: usize = crate::engine::DEFAULT_POOL_SIZE as usize;
+pub const DEFAULT_MAX_CONCURRENT_PER_BOT: usize = DEFAULT_POOL_SIZE as usize;
 /// Requests that may wait for a slot, per gate, by default.
 pub const DEFAULT_MAX_QUEUED: usize = 512;
 /// How long a request waits for a slot before 503, by default.

@@ -10,12 +10,11 @@ use anyhow::Context;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use crate::bindings::Bot;
-use crate::ctx::BotCtx;
-use crate::limits::EPOCH_TICK;
+use crate::guest::bindings::Bot;
+use crate::guest::ctx::BotCtx;
+pub use crate::sandbox::admission::DEFAULT_POOL_SIZE;
+use crate::sandbox::limits::EPOCH_TICK;
 
-/// Instances the pool holds by default: the most calls that can run at once.
-pub const DEFAULT_POOL_SIZE: u32 = 1_000;
 /// Core instances a bot component may contain (its module, the WASI adapter, shims).
 const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 /// Bytes of each linear memory kept resident between uses (dirty pages are reset in place).

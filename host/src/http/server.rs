@@ -23,17 +23,20 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
 
-use crate::admission::Gate;
-use crate::auth::AccessKey;
-use crate::body::BodyBudget;
-use crate::cache::ArtifactCache;
-use crate::connection::{Activity, ConnectionCap, ConnectionLimits, Expiry, InFlight, REFUSAL, Watched};
-use crate::engine::{EngineOptions, new_engine, new_linker, spawn_epoch_ticker};
-use crate::loader::BotLoader;
-use crate::registry::BotRegistry;
-use crate::reload::Reloader;
-use crate::routes::{AppState, app};
-use crate::sidecar::HostDefaults;
+use crate::bots::cache::ArtifactCache;
+use crate::bots::registry::BotRegistry;
+use crate::bots::reload::Reloader;
+use crate::bots::sidecar::HostDefaults;
+use crate::guest::engine::{EngineOptions, new_engine, new_linker, spawn_epoch_ticker};
+use crate::guest::loader::BotLoader;
+use crate::http::auth::AccessKey;
+use crate::http::body::BodyBudget;
+use crate::http::connection::{
+    Activity, ConnectionCap, ConnectionLimits, Expiry, InFlight, REFUSAL, Watched,
+};
+use crate::http::routes::app;
+use crate::http::state::AppState;
+use crate::sandbox::admission::Gate;
 
 /// How long in-flight responses may run on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -86,7 +89,7 @@ pub struct HostConfig {
 pub async fn build_state(config: &HostConfig) -> anyhow::Result<AppState> {
     let engine = new_engine(&config.engine)?;
     spawn_epoch_ticker(&engine);
-    crate::lane::start(config.lane_niceness);
+    crate::sandbox::lane::start(config.lane_niceness);
     let linker = new_linker(&engine)?;
     let cache = ArtifactCache::new(&engine, config.engine.cache_dir.clone(), config.engine.cache_max_bytes)?;
     let loader = BotLoader::new(engine, linker, config.defaults.clone(), cache)

@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::HttpError;
+use crate::http::error::HttpError;
 
 /// Body bytes all requests together may hold by default: 32 maximal bodies, or thousands
 /// of real ones (a long chat is tens of KiB). Parsing and the WIT copy take the host's

@@ -17,21 +17,20 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::admin;
-use crate::admission::{Admitted, Gate, admit};
-use crate::attachments::insert_attachment_messages;
-use crate::auth::{AccessKey, authorize};
-use crate::body::{BodyBudget, BodyShare, HeldBody, read_body};
-use crate::connection::ConnectionCap;
-use crate::error::HttpError;
-use crate::fault::Fault;
-use crate::loader::{BotLoader, LoadedBot};
+use crate::guest::fault::Fault;
+use crate::guest::loader::LoadedBot;
+use crate::guest::runner::{self, Report};
+use crate::http::admin;
+use crate::http::auth::authorize;
+use crate::http::body::{BodyBudget, BodyShare, HeldBody, read_body};
+use crate::http::error::HttpError;
+pub use crate::http::state::AppState;
+use crate::http::stream::{KEEPALIVE_INTERVAL, SseStream};
+use crate::protocol::attachments::insert_attachment_messages;
 use crate::protocol::settings::settings_json;
+use crate::protocol::sse;
 use crate::protocol::{ParseError, QueryRequest, Request, check_shape, parse_shaped};
-use crate::registry::BotRegistry;
-use crate::runner::{self, Report};
-use crate::sse;
-use crate::stream::{KEEPALIVE_INTERVAL, SseStream};
+use crate::sandbox::admission::{Admitted, admit};
 
 /// Bytes of a `report_error` message that are logged.
 const MAX_LOGGED_MESSAGE: usize = 4096;
@@ -42,27 +41,6 @@ pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 /// How long a client may take to send a request's headers, and again its body, by default.
 /// Poe sends a request at once; 16 MiB arrives in 30 s even at 5 Mbit/s.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The bots being served.
-    pub registry: Arc<BotRegistry>,
-    /// Compiles bots (and counts cache use, for the admin view).
-    pub loader: BotLoader,
-    /// Request body size limit, in bytes.
-    pub max_body: usize,
-    /// How long reading a request body may take (`serve` bounds header reads by it too).
-    pub read_timeout: Duration,
-    /// Key for `/_admin/*`; `None` turns the admin view off.
-    pub admin_key: Option<AccessKey>,
-    /// Admission for all calls together (sized to the instance pool).
-    pub gate: Arc<Gate>,
-    /// Request body bytes all requests together may hold.
-    pub bodies: Arc<BodyBudget>,
-    /// The open-connection cap and each connection's limits (`serve` applies them).
-    pub connections: Arc<ConnectionCap>,
-}
 
 /// Every route of the host.
 pub fn app(state: AppState) -> Router {

@@ -10,7 +10,7 @@ use futures::Stream;
 use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior, interval_at};
 
-use crate::sse;
+use crate::protocol::sse;
 
 /// Time between keep-alive comments, as fastapi_poe (sse-starlette) sends them.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);

@@ -191,7 +191,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
-    use crate::limits::DEFAULT_MAX_LOG_BYTES;
+    use crate::sandbox::limits::DEFAULT_MAX_LOG_BYTES;
 
     /// What a plain-text subscriber, formatted as `main` sets it up (with timestamps or
     /// without), wrote while `f` ran.
@@ -231,13 +231,13 @@ mod tests {
     fn a_carriage_return_cannot_forge_a_line_and_stdout_lines_carry_the_request_id() {
         let log = captured(false, || {
             let guest = guest_log("echo", 7, DEFAULT_MAX_LOG_BYTES);
-            guest.lock().write(b"x\rFORGED  INFO poe_host::reload: removed bot=echo\r\n");
+            guest.lock().write(b"x\rFORGED  INFO poe_host::bots::reload: removed bot=echo\r\n");
             guest.message(Level::WARN, "y\r\u{1b}[2KFORGED\nz");
             guest.lock().write(b"no newline at the end\x07");
         });
         assert_eq!(
             log,
-            " INFO request{bot=echo id=7}: poe_host::guest: x\\rFORGED  INFO poe_host::reload: removed bot=echo bot=echo\n \
+            " INFO request{bot=echo id=7}: poe_host::guest: x\\rFORGED  INFO poe_host::bots::reload: removed bot=echo bot=echo\n \
              WARN request{bot=echo id=7}: poe_host::guest: y\\r\\u{1b}[2KFORGED\\nz bot=echo\n \
              INFO request{bot=echo id=7}: poe_host::guest: no newline at the end\\u{7} bot=echo\n"
         );

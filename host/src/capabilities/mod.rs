@@ -1,0 +1,4 @@
+//! Host interfaces a bot may import beyond answering: one module per WIT interface, each
+//! with its `Host` impl, its sidecar keys and limits, and its tests. A capability does not
+//! reach into the guest runtime: it defines its per-call state and a view trait for it,
+//! which the Store's data implements (as wasmtime-wasi's `WasiView` does).
