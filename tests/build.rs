@@ -7,8 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GUESTS: &[(&str, &str)] =
-    &[("ECHO", "echo"), ("SHOWCASE", "showcase"), ("MISBEHAVE", "misbehave"), ("NOT_A_BOT", "not-a-bot")];
+const GUESTS: &[(&str, &str)] = &[
+    ("ECHO", "echo"),
+    ("SHOWCASE", "showcase"),
+    ("ALLCAPS", "allcaps"),
+    ("VERSUS", "versus"),
+    ("MISBEHAVE", "misbehave"),
+    ("NOT_A_BOT", "not-a-bot"),
+];
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -24,6 +24,7 @@ extern crate self as poe_bot;
 
 pub mod bindings;
 mod bot;
+pub mod bot_query;
 pub mod log;
 mod request;
 mod responder;

@@ -19,6 +19,12 @@ pub fn check_file(path: &Path) -> anyhow::Result<String> {
     let cache = ArtifactCache::new(&engine, None, 0)?;
     let loader = BotLoader::new(engine, linker, HostDefaults::default(), cache);
     let bytes = read_wasm(path, DEFAULT_MAX_BOT_BYTES)?;
-    loader.compile(path, &bytes, "")?;
-    Ok(format!("ok: {} exports {HANDLER_EXPORT} ({} KiB)", path.display(), bytes.len() / 1024))
+    let ((pre, _), _) = loader.compile(path, &bytes, "")?;
+    let (engine, ty) = (pre.engine(), pre.component().component_type());
+    // The names the bot was built with: an older bot exports an older `handler` version.
+    let export = ty.exports(engine).map(|(name, _)| name).find(|n| n.starts_with("poe:bot/handler@"));
+    let imports: Vec<&str> =
+        ty.imports(engine).map(|(name, _)| name).filter(|n| n.starts_with("poe:bot/")).collect();
+    let (export, kib) = (export.unwrap_or(HANDLER_EXPORT), bytes.len() / 1024);
+    Ok(format!("ok: {} exports {export}, imports [{}] ({kib} KiB)", path.display(), imports.join(", ")))
 }

@@ -3,12 +3,18 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::bots::cache;
 use crate::bots::sidecar::HostDefaults;
+use crate::capabilities::bot_query::{
+    self,
+    client::PoeApi,
+    config::{BotQueryConfig, QueryLimits},
+};
 use crate::guest::engine::{DEFAULT_POOL_SIZE, EngineOptions};
 use crate::guest::loader::DEFAULT_MAX_BOT_BYTES;
 use crate::http::auth::AccessKey;
@@ -83,6 +89,23 @@ pub struct ServeArgs {
     /// Bytes of event data one response may contain.
     #[arg(long, env = "POE_HOST_MAX_OUTPUT_BYTES", default_value_t = limits::DEFAULT_MAX_OUTPUT_BYTES)]
     pub max_output_bytes: u64,
+
+    /// Where bots' calls to other bots go: `{URL}{bot_name}`, fastapi_poe's `base_url`.
+    #[arg(long, env = "POE_HOST_POE_API_BASE", default_value = bot_query::client::DEFAULT_POE_API_BASE, value_parser = poe_api)]
+    pub poe_api_base: Arc<PoeApi>,
+
+    /// Calls to other bots one response may make (a sidecar's [bot_query] max_calls overrides).
+    #[arg(long, env = "POE_HOST_BOT_QUERY_MAX_CALLS", default_value_t = bot_query::config::DEFAULT_MAX_CALLS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub bot_query_max_calls: u32,
+
+    /// Calls to other bots one response may stream at once (sidecar: max_streams).
+    #[arg(long, env = "POE_HOST_BOT_QUERY_MAX_STREAMS", default_value_t = bot_query::config::DEFAULT_MAX_STREAMS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub bot_query_max_streams: u32,
+
+    /// MiB one response's calls to other bots may read, all together; also the largest
+    /// event accepted (sidecar: max_read_mib).
+    #[arg(long, env = "POE_HOST_BOT_QUERY_MAX_READ_MIB", default_value_t = bot_query::config::DEFAULT_MAX_READ_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub bot_query_max_read_mib: u64,
 
     /// Largest request body accepted, in bytes (413 beyond it).
     #[arg(long, env = "POE_HOST_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY)]
@@ -161,6 +184,11 @@ pub struct ServeArgs {
 /// Largest `--max-bot-file-mib` accepted: a bot file is read into memory whole.
 pub const MAX_BOT_FILE_MIB: u64 = 4096;
 
+/// `--poe-api-base`: an http(s) URL, and the one client every bot's calls share.
+fn poe_api(value: &str) -> Result<Arc<PoeApi>, String> {
+    PoeApi::new(value).map(Arc::new).map_err(|e| format!("{e:#}"))
+}
+
 /// A `--…-secs` value: a number of seconds that `limits::secs` accepts.
 fn seconds(text: &str) -> Result<f64, String> {
     let value: f64 = text.parse().map_err(|_| format!("{text} is not a number"))?;
@@ -203,6 +231,15 @@ impl ServeArgs {
                 queue: QueuePolicy {
                     max_queued: self.max_queued,
                     timeout: Duration::from_millis(self.queue_timeout_ms),
+                },
+                bot_query: BotQueryConfig {
+                    api: self.poe_api_base.clone(),
+                    limits: QueryLimits {
+                        max_calls: self.bot_query_max_calls,
+                        max_streams: self.bot_query_max_streams,
+                        max_read_bytes: self.bot_query_max_read_mib << 20,
+                    },
+                    callable_bots: None,
                 },
             },
             engine: EngineOptions {

@@ -10,13 +10,22 @@ use crate::harness::*;
 fn check_accepts_a_bot() {
     let summary = check_file(std::path::Path::new(guests::ECHO)).unwrap();
     assert!(summary.starts_with("ok: "), "{summary}");
-    assert!(summary.contains("poe:bot/handler@0.1.0"), "{summary}");
+    assert!(summary.contains("exports poe:bot/handler@0.1.1"), "{summary}");
+    let summary = check_file(std::path::Path::new(guests::ALLCAPS)).unwrap();
+    assert!(summary.contains("poe:bot/bot-query@0.1.1"), "the capabilities it imports: {summary}");
+}
+
+#[test]
+fn check_accepts_a_bot_built_against_0_1_0_and_names_its_version() {
+    let summary = check_file(std::path::Path::new(OLD_ECHO)).unwrap();
+    assert!(summary.contains("exports poe:bot/handler@0.1.0"), "{summary}");
+    assert!(!summary.contains("bot-query"), "{summary}");
 }
 
 #[test]
 fn check_names_the_missing_export_of_a_wrong_world_component() {
     let error = format!("{:#}", check_file(std::path::Path::new(guests::NOT_A_BOT)).unwrap_err());
-    assert!(error.contains("does not export poe:bot/handler@0.1.0"), "{error}");
+    assert!(error.contains("does not export poe:bot/handler@0.1.1"), "{error}");
 }
 
 #[test]

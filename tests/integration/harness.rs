@@ -2,9 +2,12 @@
 //! sidecars, send Poe requests, and parse SSE strictly (CRLF framing, one data line).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use poe_host::bots::sidecar::HostDefaults;
+use poe_host::capabilities::bot_query::client::PoeApi;
+use poe_host::capabilities::bot_query::config::{BotQueryConfig, QueryLimits};
 use poe_host::http::body::DEFAULT_BODY_BYTES_IN_FLIGHT;
 use poe_host::http::connection::{ConnectionLimits, DEFAULT_WRITE_TIMEOUT};
 use poe_host::http::routes::{DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT};
@@ -17,6 +20,11 @@ use serde_json::{Value, json};
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
+
+/// The echo bot as built against `poe:bot@0.1.0` (committed, never rebuilt).
+pub const OLD_ECHO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/wit-0.1.0/echo.wasm");
+/// The showcase bot as built against `poe:bot@0.1.0`.
+pub const OLD_SHOWCASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/wit-0.1.0/showcase.wasm");
 
 /// The key test hosts use unless told otherwise (32 characters, like Poe's).
 pub const KEY: &str = "test-key-0123456789abcdefghijklm";
@@ -56,6 +64,10 @@ pub struct Options {
     pub cache_max_bytes: u64,
     /// Queueing at the concurrency caps.
     pub queue: QueuePolicy,
+    /// `--poe-api-base`: where bots' calls to other bots go (by default a closed port).
+    pub poe_api_base: String,
+    /// Bounds of bots' calls to other bots.
+    pub bot_query_limits: QueryLimits,
 }
 
 impl Default for Options {
@@ -76,6 +88,8 @@ impl Default for Options {
             cache_dir: Some(cache_dir()),
             cache_max_bytes: poe_host::bots::cache::DEFAULT_MAX_BYTES,
             queue: QueuePolicy::default(),
+            poe_api_base: "http://127.0.0.1:9/bot/".into(),
+            bot_query_limits: QueryLimits::default(),
         }
     }
 }
@@ -125,6 +139,11 @@ impl TestHost {
                 allow_without_key: options.allow_without_key,
                 limits: options.limits,
                 queue: options.queue,
+                bot_query: BotQueryConfig {
+                    api: Arc::new(PoeApi::new(&options.poe_api_base)?),
+                    limits: options.bot_query_limits,
+                    callable_bots: None,
+                },
             },
             engine: EngineOptions {
                 pool_size: options.pool_size,

@@ -9,6 +9,7 @@ mod conformance;
 mod edges;
 mod harness;
 mod interop;
+mod old_bots;
 mod reload;
 mod sandbox;
 mod showcase;

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::bots::regular_file::{FileError, RegularFile};
+use crate::capabilities::bot_query::config::{BotQueryConfig, BotQueryOverrides};
 use crate::http::auth::AccessKey;
 use crate::sandbox::admission::QueuePolicy;
 use crate::sandbox::limits::{LimitOverrides, Limits};
@@ -25,6 +26,8 @@ pub struct HostDefaults {
     pub limits: Limits,
     /// How requests queue when a bot is at its concurrency cap.
     pub queue: QueuePolicy,
+    /// Calls to other bots: the client and the bounds of every bot without its own.
+    pub bot_query: BotQueryConfig,
 }
 
 /// Everything the host needs to know about one bot besides its code.
@@ -36,6 +39,8 @@ pub struct BotConfig {
     pub insert_attachment_messages: bool,
     /// Resource limits.
     pub limits: Limits,
+    /// Calls to other bots.
+    pub bot_query: BotQueryConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,6 +50,8 @@ struct Sidecar {
     insert_attachment_messages: Option<bool>,
     #[serde(default)]
     limits: LimitOverrides,
+    #[serde(default)]
+    bot_query: BotQueryOverrides,
 }
 
 /// Why a bot's configuration is unusable.
@@ -89,10 +96,15 @@ pub fn load_config(wasm_path: &Path, defaults: &HostDefaults) -> Result<BotConfi
         .limits
         .with_overrides(&sidecar.limits)
         .map_err(|message| ConfigError::Invalid { path: shown.clone(), message })?;
+    let bot_query = defaults
+        .bot_query
+        .with_overrides(&sidecar.bot_query)
+        .map_err(|message| ConfigError::Invalid { path: shown.clone(), message })?;
     Ok(BotConfig {
         access_key,
         insert_attachment_messages: sidecar.insert_attachment_messages.unwrap_or(true),
         limits,
+        bot_query,
     })
 }
 

@@ -2,3 +2,5 @@
 //! with its `Host` impl, its sidecar keys and limits, and its tests. A capability does not
 //! reach into the guest runtime: it defines its per-call state and a view trait for it,
 //! which the Store's data implements (as wasmtime-wasi's `WasiView` does).
+
+pub mod bot_query; // poe:bot/bot-query: calling other Poe bots with the bot's own key

@@ -7,13 +7,16 @@
 wasmtime::component::bindgen!({
     world: "bot",
     path: "../wit",
-    imports: {
-        "poe:bot/responder.emit": async | trappable,
-        default: async,
-    },
+    imports: { default: async | trappable },
     exports: { default: async },
+    with: {
+        // WASI's pollable is wasmtime-wasi's, so `poll` waits on bot streams beside timers.
+        "wasi:io/poll": wasmtime_wasi::p2::bindings::io::poll,
+        "poe:bot/bot-query.bot-stream": crate::capabilities::bot_query::BotStream,
+    },
 });
 
 pub use exports::poe::bot::handler;
+pub use poe::bot::bot_query;
 pub use poe::bot::logging::Level;
 pub use poe::bot::types;

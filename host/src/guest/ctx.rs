@@ -1,8 +1,8 @@
 //! [`BotCtx`]: the data of one call's wasmtime `Store` — WASI context, resource table,
 //! limits, and the output side of the response.
 //!
-//! It implements the host side of the world's imports (`responder`, `logging`) and the
-//! epoch callback that yields to tokio and enforces the CPU budget.
+//! It implements the host side of the world's own imports (`responder`, `logging`), gives
+//! each capability its view (`bot-query`), and holds the epoch callback that yields to tokio and enforces the CPU budget.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::capabilities::bot_query::{BotQueryCtx, BotQueryCtxView, BotQueryView};
 use crate::guest::bindings::{Level, poe::bot::logging, poe::bot::responder, types};
 use crate::guest::guest_log::GuestLog;
 use crate::guest::output::Output;
@@ -39,13 +40,22 @@ pub struct BotCtx {
     max_ticks: u64,
     /// The heavy slot this call holds once it has computed past `fairness::LIGHT_TICKS`.
     heavy: HeavySlot,
+    /// Calls to other bots (`poe:bot/bot-query`).
+    bot_query: BotQueryCtx,
 }
 
 impl BotCtx {
     /// A context with no ambient authority: no files, env, args, sockets or stdin;
     /// stdout and stderr go to the host log. `heavy` is the call's claim on CPU beyond its
     /// light phase (see `fairness`).
-    pub fn new(bot: Arc<str>, limits: &Limits, output: Option<Output>, heavy: HeavySlot) -> Self {
+    /// `bot_query` is the state of the bot-query capability (disabled outside queries).
+    pub fn new(
+        bot: Arc<str>,
+        limits: &Limits,
+        output: Option<Output>,
+        heavy: HeavySlot,
+        bot_query: BotQueryCtx,
+    ) -> Self {
         // Built inside the call's `request` span, which the log carries to stdout's task.
         let log = GuestLog::new(bot.clone(), limits.max_log_bytes, tracing::Span::current());
         let wasi = WasiCtxBuilder::new()
@@ -65,7 +75,8 @@ impl BotCtx {
             .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
-        Self { bot, wasi, table, log, store_limits, output, ticks: 0, max_ticks: limits.cpu_ticks(), heavy }
+        let max_ticks = limits.cpu_ticks();
+        Self { bot, wasi, table, log, store_limits, output, ticks: 0, max_ticks, heavy, bot_query }
     }
 
     /// Wire `store` to this context's limits: memory caps, and an epoch callback that
@@ -105,6 +116,12 @@ impl WasiView for BotCtx {
     }
 }
 
+impl BotQueryView for BotCtx {
+    fn bot_query(&mut self) -> BotQueryCtxView<'_> {
+        BotQueryCtxView { ctx: &mut self.bot_query, table: &mut self.table }
+    }
+}
+
 impl types::Host for BotCtx {}
 
 impl responder::Host for BotCtx {
@@ -123,7 +140,7 @@ impl responder::Host for BotCtx {
 }
 
 impl logging::Host for BotCtx {
-    async fn log(&mut self, level: Level, message: String) {
+    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         let level = match level {
             Level::Trace => tracing::Level::TRACE,
             Level::Debug => tracing::Level::DEBUG,
@@ -132,5 +149,6 @@ impl logging::Host for BotCtx {
             Level::Error => tracing::Level::ERROR,
         };
         self.log.message(level, &message);
+        Ok(())
     }
 }

@@ -10,7 +10,8 @@ use anyhow::Context;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use crate::guest::bindings::Bot;
+use crate::capabilities::bot_query;
+use crate::guest::bindings::poe::bot::{logging, responder, types};
 use crate::guest::ctx::BotCtx;
 pub use crate::sandbox::admission::DEFAULT_POOL_SIZE;
 use crate::sandbox::limits::EPOCH_TICK;
@@ -79,9 +80,15 @@ pub fn new_linker(engine: &Engine) -> anyhow::Result<Linker<BotCtx>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("failed to link WASI")?;
-    Bot::add_to_linker::<_, HasSelf<_>>(&mut linker, |ctx| ctx)
-        .map_err(anyhow::Error::from)
-        .context("failed to link poe:bot")?;
+    // Interface by interface rather than `Bot::add_to_linker`: each capability registers
+    // itself through its own view of the store.
+    let poe_bot = |linker: &mut Linker<BotCtx>| -> wasmtime::Result<()> {
+        types::add_to_linker::<_, HasSelf<_>>(linker, |ctx| ctx)?;
+        responder::add_to_linker::<_, HasSelf<_>>(linker, |ctx| ctx)?;
+        logging::add_to_linker::<_, HasSelf<_>>(linker, |ctx| ctx)
+    };
+    poe_bot(&mut linker).map_err(anyhow::Error::from).context("failed to link poe:bot")?;
+    bot_query::add_to_linker(&mut linker).context("failed to link poe:bot/bot-query")?;
     Ok(linker)
 }
 

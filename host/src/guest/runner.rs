@@ -14,6 +14,7 @@ use tracing::Instrument;
 use wasmtime::Store;
 use wasmtime::component::{ComponentNamedList, Instance, Lift, Lower};
 
+use crate::capabilities::bot_query::BotQueryCtx;
 use crate::guest::bindings::types as wit;
 use crate::guest::ctx::BotCtx;
 use crate::guest::exports::Export;
@@ -64,7 +65,9 @@ async fn run_query(
     let limits = bot.config.limits;
     let deadline = Instant::now() + limits.timeout;
     let output = Output::new(bot.name.clone(), tx.clone(), &limits);
-    let mut store = new_store(&bot, Some(output), slot);
+    let config = &bot.config;
+    let bot_query = BotQueryCtx::for_query(config.bot_query.clone(), config.access_key.clone());
+    let mut store = new_store(&bot, Some(output), slot, bot_query);
     let get_response = call(&bot, &mut store, &bot.exports.get_response, (request,));
     let result = tokio::select! {
         biased;
@@ -129,7 +132,7 @@ pub async fn get_settings(
     request: wit::SettingsRequest,
 ) -> Result<wit::SettingsResponse, Fault> {
     let slot = HeavySlot::default();
-    let mut store = new_store(bot, None, slot.clone());
+    let mut store = new_store(bot, None, slot.clone(), BotQueryCtx::disabled());
     let settings = call(bot, &mut store, &bot.exports.get_settings, (request,));
     let (settings,) = bounded(bot, slot.drive(settings)).await?;
     Ok(settings)
@@ -149,7 +152,7 @@ pub enum Report {
 /// Deliver a report to the bot.
 pub async fn report(bot: &LoadedBot, report: Report) -> Result<(), Fault> {
     let slot = HeavySlot::default();
-    let mut store = new_store(bot, None, slot.clone());
+    let mut store = new_store(bot, None, slot.clone(), BotQueryCtx::disabled());
     let exports = &bot.exports;
     let store = &mut store;
     let delivered = async {
@@ -170,8 +173,13 @@ async fn bounded<T>(bot: &LoadedBot, call: impl Future<Output = Result<T, Fault>
     result
 }
 
-fn new_store(bot: &LoadedBot, output: Option<Output>, slot: HeavySlot) -> Store<BotCtx> {
-    let ctx = BotCtx::new(bot.name.clone(), &bot.config.limits, output, slot);
+fn new_store(
+    bot: &LoadedBot,
+    output: Option<Output>,
+    slot: HeavySlot,
+    bot_query: BotQueryCtx,
+) -> Store<BotCtx> {
+    let ctx = BotCtx::new(bot.name.clone(), &bot.config.limits, output, slot, bot_query);
     let mut store = Store::new(bot.pre.engine(), ctx);
     BotCtx::install_limits(&mut store);
     store

@@ -24,6 +24,12 @@ impl AccessKey {
         self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
     }
 
+    /// The key itself, for the one place that sends it: the bot's calls to Poe's API
+    /// (`capabilities::bot_query`). Never log or return it.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+
     /// Whether the key has the length of keys Poe issues.
     pub fn looks_like_poe_key(&self) -> bool {
         self.0.len() == POE_KEY_LENGTH && self.0.bytes().all(|b| b.is_ascii_graphic())

@@ -8,6 +8,7 @@
 pub mod attachments; // attachment-message insertion (protocol §6.1)
 pub mod convert;
 pub mod models;
+pub mod query_body; // the JSON body a bot query sends (protocol §7.1)
 pub mod settings;
 pub mod shape;
 pub mod sse; // the SSE wire format and event JSON
