@@ -14,6 +14,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("VERSUS", "versus"),
     ("MISBEHAVE", "misbehave"),
     ("NOT_A_BOT", "not-a-bot"),
+    ("CALLER", "caller"),
 ];
 
 fn main() {

@@ -25,6 +25,8 @@ use crate::QueryRequest;
 use crate::bindings::poe::bot::bot_query as raw;
 use crate::bindings::wasi::io::poll;
 
+pub mod tools;
+
 pub use raw::{BotError, BotMessage, QueryError, QueryOptions};
 
 /// The answer of a called bot: an iterator of its messages as they arrive. It ends after

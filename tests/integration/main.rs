@@ -3,6 +3,7 @@
 //! Every test starts a real host on `127.0.0.1:0` serving guest bots built by `build.rs`.
 
 mod attachments;
+mod bot_query;
 mod check;
 mod component_build;
 mod conformance;

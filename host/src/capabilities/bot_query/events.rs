@@ -53,6 +53,10 @@ pub enum Then {
     Fail(Failure),
 }
 
+/// An event that ended its handling early: the report and what to do (boxed: it is large,
+/// and rare).
+type Early = Box<(Option<Report>, Then)>;
+
 /// The state of one try: fastapi_poe starts each try afresh.
 pub struct EventRules {
     message_id: String,
@@ -76,7 +80,7 @@ impl EventRules {
         // a JSON object, `done` and `ping` included.
         let data = match self.object(&event.data, &event.event) {
             Ok(data) => data,
-            Err(failed) => return failed,
+            Err(failed) => return *failed,
         };
         match event.event.as_str() {
             "done" => (self.no_text_report(), Then::Done),
@@ -84,7 +88,7 @@ impl EventRules {
             "file" => self.file(event, &data),
             "suggested_reply" => match self.string(event, &data, "suggested_reply", "text") {
                 Ok(text) => (None, Then::Message(BotMessage::SuggestedReply(text))),
-                Err(failed) => failed,
+                Err(failed) => *failed,
             },
             "json" => (None, Then::Message(BotMessage::Json(event.data.clone()))),
             "meta" if self.events != 1 => (None, Then::Continue),
@@ -120,7 +124,7 @@ impl EventRules {
     fn text(&mut self, event: &SseEvent, data: &Map<String, Value>) -> (Option<Report>, Then) {
         let text = match self.string(event, data, &event.event, "text") {
             Ok(text) => text,
-            Err(failed) => return failed,
+            Err(failed) => return *failed,
         };
         self.got_text = true;
         let message = match event.event.as_str() {
@@ -134,7 +138,7 @@ impl EventRules {
         let mut field = |name| self.string(event, data, "file", name);
         let (url, content_type, name) = match (field("url"), field("content_type"), field("name")) {
             (Ok(u), Ok(c), Ok(n)) => (u, c, n),
-            (Err(failed), ..) | (_, Err(failed), _) | (.., Err(failed)) => return failed,
+            (Err(failed), ..) | (_, Err(failed), _) | (.., Err(failed)) => return *failed,
         };
         let inline_ref = data.get("inline_ref").and_then(Value::as_str).map(str::to_owned);
         (None, Then::Message(BotMessage::File(FileAttachment { url, content_type, name, inline_ref })))
@@ -169,11 +173,11 @@ impl EventRules {
     }
 
     /// `data` as a JSON object, or the report and failure fastapi_poe makes of it.
-    fn object(&mut self, data: &str, event: &str) -> Result<Map<String, Value>, (Option<Report>, Then)> {
+    fn object(&mut self, data: &str, event: &str) -> Result<Map<String, Value>, Early> {
         let context = py_repr(event);
         let fail = |this: &Self, message: String, failure: Failure| {
             let metadata = ordered([("data", Value::String(data.to_owned())), ("message_id", this.id())]);
-            Err((Some(Report { message, metadata }), Then::Fail(failure)))
+            Err(Box::new((Some(Report { message, metadata }), Then::Fail(failure))))
         };
         match serde_json::from_str::<Value>(data) {
             Ok(Value::Object(map)) => Ok(map),
@@ -196,19 +200,19 @@ impl EventRules {
         data: &Map<String, Value>,
         context: &str,
         field: &str,
-    ) -> Result<String, (Option<Report>, Then)> {
+    ) -> Result<String, Early> {
         match data.get(field) {
             Some(Value::String(text)) => Ok(text.clone()),
             None => {
                 let detail = format!("the '{}' event has no '{field}' field", ellipsis(&event.event, 100));
-                Err((None, Then::Fail(Failure::Other { detail, protocol: false })))
+                Err(Box::new((None, Then::Fail(Failure::Other { detail, protocol: false }))))
             }
             Some(_) => {
                 let message = format!("Expected string in '{field}' field for '{context}' event");
                 let object = serde_json::from_str(&event.data).unwrap_or(Value::Null);
                 let metadata = ordered([("data", object), ("message_id", self.id())]);
                 let failure = Failure::NoRetry(format!("Expected string in '{context}' event"));
-                Err((Some(Report { message, metadata }), Then::Fail(failure)))
+                Err(Box::new((Some(Report { message, metadata }), Then::Fail(failure))))
             }
         }
     }
@@ -262,4 +266,71 @@ fn ordered<const N: usize>(pairs: [(&str, Value); N]) -> Value {
         map.insert(key.to_owned(), value);
     }
     Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &str, data: &str) -> SseEvent {
+        SseEvent { event: name.into(), data: data.into() }
+    }
+
+    #[test]
+    fn meta_counts_only_as_the_first_event() {
+        let mut rules = EventRules::new("m", false);
+        let meta = event("meta", r#"{"content_type":"text/plain","linkify":true}"#);
+        assert!(matches!(rules.handle(&meta), (None, Then::Message(BotMessage::Meta(m))) if m.linkify));
+        assert!(matches!(rules.handle(&meta), (None, Then::Continue)), "a second meta is skipped");
+    }
+
+    #[test]
+    fn data_that_is_not_an_object_is_reported_and_fails_as_fastapi_poe_fails() {
+        let mut rules = EventRules::new("m-1", false);
+        let (report, then) = rules.handle(&event("done", ""));
+        assert_eq!(report.unwrap().message, "Invalid JSON in 'done' event");
+        assert!(matches!(then, Then::Fail(Failure::NoRetry(_))));
+        let (report, then) = rules.handle(&event("text", "[1]"));
+        assert_eq!(report.unwrap().metadata, serde_json::json!({"data": "[1]", "message_id": "m-1"}));
+        assert!(matches!(then, Then::Fail(Failure::Retry(_))), "fastapi_poe raises a plain BotError");
+        let (report, then) = rules.handle(&event("text", r#"{"text": 5}"#));
+        assert_eq!(report.unwrap().message, "Expected string in 'text' field for 'text' event");
+        assert!(matches!(then, Then::Fail(Failure::NoRetry(_))));
+        assert!(matches!(
+            rules.handle(&event("text", "{}")),
+            (None, Then::Fail(Failure::Other { protocol: false, .. }))
+        ));
+    }
+
+    #[test]
+    fn allow_retry_is_read_with_pythons_truth() {
+        for (data, retry) in [
+            ("{}", true),
+            (r#"{"allow_retry":null}"#, false),
+            (r#"{"allow_retry":0}"#, false),
+            (r#"{"allow_retry":"y"}"#, true),
+        ] {
+            let (_, then) = EventRules::new("m", false).handle(&event("error", data));
+            assert!(matches!(then, Then::Fail(Failure::Bot(e)) if e.allow_retry == retry), "{data}");
+        }
+    }
+
+    #[test]
+    fn unknown_events_are_reported_cut_as_fastapi_poe_cuts_them() {
+        let name = "x".repeat(150);
+        let (report, then) =
+            EventRules::new("m", false).handle(&event(&name, &format!("{{\"a\":\"{}\"}}", "y".repeat(600))));
+        let report = report.unwrap();
+        assert_eq!(report.message, format!("Unknown event type: {}...", "x".repeat(97)));
+        assert_eq!(report.metadata["event_data"].as_str().unwrap().chars().count(), 500);
+        assert!(matches!(then, Then::Continue));
+    }
+
+    #[test]
+    fn done_without_text_is_reported_unless_tools_were_offered() {
+        let mut rules = EventRules::new("m", false);
+        rules.handle(&event("suggested_reply", r#"{"text":"x"}"#));
+        assert_eq!(rules.handle(&event("done", "{}")).0.unwrap().message, "Bot returned no text in response");
+        assert!(EventRules::new("m", true).handle(&event("done", "{}")).0.is_none());
+    }
 }
