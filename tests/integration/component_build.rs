@@ -1,5 +1,5 @@
-//! Bots built with `cargo component build` (wasm32-wasip1 + the WASI adapter) loads and
-//! answers like one built for wasm32-wasip2.
+//! Bots built with `cargo component build` (wasm32-wasip1 + the WASI adapter) load and
+//! answer like ones built for wasm32-wasip2, calls to other bots included.
 
 use std::process::Command;
 
@@ -18,7 +18,7 @@ async fn bots_built_with_cargo_component_load_and_answer() {
     let build = tokio::task::block_in_place(|| {
         Command::new(cargo)
             .current_dir(root)
-            .args(["component", "build", "--release", "-p", "echo", "-p", "showcase", "--target-dir"])
+            .args(["component", "build", "--release", "-p", "echo", "-p", "showcase", "-p", "allcaps", "--target-dir"])
             .arg(&target_dir)
             .env_remove("CARGO_TARGET_DIR")
             .output()
@@ -29,12 +29,19 @@ async fn bots_built_with_cargo_component_load_and_answer() {
         "`cargo component build` failed; run `scripts/setup.sh` to install cargo-component\n{}",
         String::from_utf8_lossy(&build.stderr)
     );
-    let wasm = target_dir.join("wasm32-wasip1/release/echo.wasm");
-    let wasm: &'static str = Box::leak(wasm.display().to_string().into_boxed_str());
-    let host = TestHost::with(Options { bots: vec![("echo", wasm)], ..Options::default() }).await;
+    let built = |name: &str| -> &'static str {
+        let wasm = target_dir.join(format!("wasm32-wasip1/release/{name}.wasm"));
+        Box::leak(wasm.display().to_string().into_boxed_str())
+    };
+    let bots = vec![("echo", built("echo")), ("allcaps", built("allcaps"))];
+    let poe_api_base = crate::bot_query::standin::standin().base.clone();
+    let host = TestHost::with(Options { bots, poe_api_base, ..Options::default() }).await;
     let events = host.query("echo", "built by cargo component").await;
     assert_eq!(
         pairs(&events),
         [("text", &json!({"text": "built by cargo component"})), ("done", &json!({}))]
     );
+    // A bot calling other bots too: bot-query's pollable and the adapter's WASI agree.
+    let events = host.query("allcaps", "calls work").await;
+    assert_eq!(pairs(&events)[..2], [("text", &json!({"text": "CALLS "})), ("text", &json!({"text": "WORK"}))]);
 }

@@ -8,4 +8,4 @@
 mod differential;
 mod hostile;
 mod limits;
-mod standin;
+pub mod standin;
