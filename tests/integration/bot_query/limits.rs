@@ -71,3 +71,14 @@ async fn the_key_goes_to_the_api_as_bearer_and_never_to_the_guest_or_the_admin_v
     assert_eq!(seen[0]["headers"]["authorization"], format!("Bearer {KEY}"));
     assert!(!host.admin().await.to_string().contains(KEY), "the admin view shows no key");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_that_computed_before_calling_still_gets_its_answer() {
+    // Past its first millisecond of CPU a call moves to the lane, a runtime without I/O;
+    // its calls must still run on the host's runtime.
+    let host = host_with(Options::default()).await;
+    let lines =
+        caller_calls(&host, &rich_request("m-busy", "busy 30 call GPT-4o-Mini hello big world")).await;
+    assert_eq!(lines.last().unwrap(), &json!({"kind": "end"}), "{lines:?}");
+    assert_eq!(lines[0], json!({"kind": "text", "text": "hello "}));
+}

@@ -42,16 +42,21 @@ pub struct BotQueryCtx {
 }
 
 struct QueryState {
+    /// The host's runtime, where calls run: the guest's own call may move to the CPU lane,
+    /// whose runtime has no I/O driver (see `sandbox::lane`).
+    runtime: tokio::runtime::Handle,
     config: BotQueryConfig,
     key: Option<AccessKey>,
     budget: CallBudget,
 }
 
 impl BotQueryCtx {
-    /// State for answering a query: the bot's `config` and its access `key`.
+    /// State for answering a query: the bot's `config` and its access `key`. Must be made
+    /// on the host's runtime, where its calls will run.
     pub fn for_query(config: BotQueryConfig, key: Option<AccessKey>) -> Self {
         let budget = CallBudget::new(config.limits);
-        Self { query: Some(QueryState { config, key, budget }) }
+        let runtime = tokio::runtime::Handle::current();
+        Self { query: Some(QueryState { runtime, config, key, budget }) }
     }
 
     /// State for a call that may not call bots.
@@ -92,12 +97,12 @@ impl bot_query::Host for BotQueryCtxView<'_> {
         request: QueryRequest,
         options: QueryOptions,
     ) -> wasmtime::Result<Result<Resource<BotStream>, QueryError>> {
-        let (call, permit) = match self.prepare(bot_name, &request, options) {
+        let (call, permit, runtime) = match self.prepare(bot_name, &request, options) {
             Ok(prepared) => prepared,
             Err(error) => return Ok(Err(error)),
         };
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let task = tokio::spawn(tracing::Instrument::in_current_span(call::run(call, tx, permit)));
+        let task = runtime.spawn(tracing::Instrument::in_current_span(call::run(call, tx, permit)));
         Ok(Ok(self.table.push(BotStream::new(rx, task))?))
     }
 }
@@ -108,7 +113,7 @@ impl BotQueryCtxView<'_> {
         target: String,
         request: &QueryRequest,
         options: QueryOptions,
-    ) -> Result<(Call, tokio::sync::OwnedSemaphorePermit), QueryError> {
+    ) -> Result<(Call, tokio::sync::OwnedSemaphorePermit, tokio::runtime::Handle), QueryError> {
         let Some(state) = &mut self.ctx.query else {
             return Err(QueryError::NotAllowed("bots can be called only while answering a query".into()));
         };
@@ -135,7 +140,7 @@ impl BotQueryCtxView<'_> {
             bytes,
             max_event,
         };
-        Ok((call, permit))
+        Ok((call, permit, state.runtime.clone()))
     }
 }
 
