@@ -55,13 +55,28 @@ impl BotStream {
     }
 
     /// The next message if one has arrived, without waiting: `None` when nothing has yet,
-    /// `Some(None)` at the end.
+    /// `Some(None)` at the end. Wait on [`subscribe`](Self::subscribe) before trying again.
+    ///
+    /// ```no_run
+    /// # fn demo(mut stream: poe_bot::bot_query::BotStream) {
+    /// let ready = stream.subscribe();
+    /// ready.block(); // or wasi:io/poll's `poll` over several pollables
+    /// assert!(stream.try_next().is_some());
+    /// # }
+    /// ```
     pub fn try_next(&mut self) -> Option<Option<Result<BotMessage, QueryError>>> {
         if self.ended {
             return Some(None);
         }
         let next = self.raw.try_next()?;
         Some(self.settle(next))
+    }
+}
+
+impl BotStream {
+    /// A pollable that is ready once [`try_next`](Self::try_next) has something to return.
+    pub fn subscribe(&self) -> poll::Pollable {
+        self.raw.subscribe()
     }
 }
 
@@ -82,6 +97,21 @@ impl Iterator for BotStream {
 ///
 /// Fails at once only when the call is not allowed or over a bound; everything else
 /// arrives through the stream.
+///
+/// ```no_run
+/// # fn demo(request: poe_bot::QueryRequest, out: &poe_bot::Responder) -> poe_bot::BotResult {
+/// use poe_bot::bot_query::{stream_request, BotMessage};
+/// let question = poe_bot::ProtocolMessage { content: "Summarise this chat".into(), ..request.query[0].clone() };
+/// let ask = poe_bot::QueryRequest { query: vec![question], ..request.clone() };
+/// for message in stream_request(&ask, "Claude-3-Haiku")? {
+///     match message? {
+///         BotMessage::Text(text) => out.text(text)?,
+///         BotMessage::ReplaceResponse(text) => out.replace_response(text)?,
+///         _ => {}
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 pub fn stream_request(request: &QueryRequest, bot_name: &str) -> Result<BotStream, QueryError> {
     stream_request_with(request, bot_name, QueryOptions::default())
 }

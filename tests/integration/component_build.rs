@@ -18,7 +18,18 @@ async fn bots_built_with_cargo_component_load_and_answer() {
     let build = tokio::task::block_in_place(|| {
         Command::new(cargo)
             .current_dir(root)
-            .args(["component", "build", "--release", "-p", "echo", "-p", "showcase", "-p", "allcaps", "--target-dir"])
+            .args([
+                "component",
+                "build",
+                "--release",
+                "-p",
+                "echo",
+                "-p",
+                "showcase",
+                "-p",
+                "allcaps",
+                "--target-dir",
+            ])
             .arg(&target_dir)
             .env_remove("CARGO_TARGET_DIR")
             .output()
@@ -43,5 +54,8 @@ async fn bots_built_with_cargo_component_load_and_answer() {
     );
     // A bot calling other bots too: bot-query's pollable and the adapter's WASI agree.
     let events = host.query("allcaps", "calls work").await;
-    assert_eq!(pairs(&events)[..2], [("text", &json!({"text": "CALLS "})), ("text", &json!({"text": "WORK"}))]);
+    assert_eq!(
+        pairs(&events)[..2],
+        [("text", &json!({"text": "CALLS "})), ("text", &json!({"text": "WORK"}))]
+    );
 }

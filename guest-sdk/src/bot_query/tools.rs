@@ -35,6 +35,19 @@ pub enum ToolMessage {
 /// Call `bot_name` offering `tools`, and yield its answer with the tool-call chunks decoded
 /// (fastapi_poe's `stream_request(..., tools=...)` without executables): the caller runs
 /// the calls and asks again with [`QueryOptions`]' `tool_calls` and `tool_results`.
+///
+/// ```no_run
+/// # fn demo(request: poe_bot::QueryRequest, tools: Vec<poe_bot::ToolDefinition>) -> Result<(), poe_bot::bot_query::QueryError> {
+/// use poe_bot::bot_query::tools::{stream_request_with_tools, ToolCalls, ToolMessage};
+/// let mut calls = ToolCalls::default();
+/// for message in stream_request_with_tools(&request, "GPT-4o-Mini", &tools)? {
+///     if let ToolMessage::ToolCalls(deltas) = message? {
+///         calls.add(deltas);
+///     }
+/// }
+/// let calls = calls.into_calls(); // run them, then ask again with tool_calls and tool_results
+/// # Ok(()) }
+/// ```
 pub fn stream_request_with_tools(
     request: &QueryRequest,
     bot_name: &str,

@@ -148,44 +148,39 @@ struct Message<'a> {
     reactions: Vec<Reaction<'a>>,
 }
 
+/// A `Message` from a `protocol-message` or a `referenced-message`: the same fields, two
+/// WIT types (a quote cannot hold a quote).
+macro_rules! message {
+    ($m:expr, $parameters:expr, $referenced:expr) => {
+        Message {
+            role: role($m.role),
+            message_type: $m.message_type.map(|wit::MessageType::FunctionCall| "function_call"),
+            sender_id: $m.sender_id.as_deref(),
+            sender: $m.sender.as_ref().map(Sender::new),
+            content: &$m.content,
+            parameters: $parameters,
+            content_type: content_type($m.content_type),
+            timestamp: $m.timestamp,
+            message_id: &$m.message_id,
+            feedback: $m.feedback.iter().map(Feedback::new).collect(),
+            attachments: $m.attachments.iter().map(Attachment::new).collect(),
+            metadata: $m.metadata.as_deref(),
+            referenced_message: $referenced,
+            reactions: $m.reactions.iter().map(Reaction::new).collect(),
+        }
+    };
+}
+
 impl<'a> Message<'a> {
     fn new(m: &'a wit::ProtocolMessage, i: usize) -> Result<Self, NotAnObject> {
         let referenced = m.referenced_message.as_ref().map(|r| Self::referenced(r, i)).transpose()?;
-        Ok(Self {
-            role: role(m.role),
-            message_type: m.message_type.map(|wit::MessageType::FunctionCall| "function_call"),
-            sender_id: m.sender_id.as_deref(),
-            sender: m.sender.as_ref().map(Sender::new),
-            content: &m.content,
-            parameters: object(&m.parameters, &format!("query[{i}].parameters"))?,
-            content_type: content_type(m.content_type),
-            timestamp: m.timestamp,
-            message_id: &m.message_id,
-            feedback: m.feedback.iter().map(Feedback::new).collect(),
-            attachments: m.attachments.iter().map(Attachment::new).collect(),
-            metadata: m.metadata.as_deref(),
-            referenced_message: referenced.map(Box::new),
-            reactions: m.reactions.iter().map(Reaction::new).collect(),
-        })
+        let parameters = object(&m.parameters, &format!("query[{i}].parameters"))?;
+        Ok(message!(m, parameters, referenced.map(Box::new)))
     }
 
     fn referenced(m: &'a wit::ReferencedMessage, i: usize) -> Result<Self, NotAnObject> {
-        Ok(Self {
-            role: role(m.role),
-            message_type: m.message_type.map(|wit::MessageType::FunctionCall| "function_call"),
-            sender_id: m.sender_id.as_deref(),
-            sender: m.sender.as_ref().map(Sender::new),
-            content: &m.content,
-            parameters: object(&m.parameters, &format!("query[{i}].referenced-message.parameters"))?,
-            content_type: content_type(m.content_type),
-            timestamp: m.timestamp,
-            message_id: &m.message_id,
-            feedback: m.feedback.iter().map(Feedback::new).collect(),
-            attachments: m.attachments.iter().map(Attachment::new).collect(),
-            metadata: m.metadata.as_deref(),
-            referenced_message: None,
-            reactions: m.reactions.iter().map(Reaction::new).collect(),
-        })
+        let parameters = object(&m.parameters, &format!("query[{i}].referenced-message.parameters"))?;
+        Ok(message!(m, parameters, None))
     }
 }
 
