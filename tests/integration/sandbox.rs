@@ -263,3 +263,42 @@ async fn client_disconnect_stops_the_guest_promptly() {
     // took until the heavy-slot semaphore's coop budget ran out: ~130 ms).
     assert!(stopped < Duration::from_millis(50), "{stopped:?}");
 }
+
+#[tokio::test]
+async fn a_bot_sees_exactly_the_variables_its_sidecar_grants_and_nothing_of_the_host() {
+    // CARGO_PKG_NAME is in the test's own environment (cargo sets it), so no test sets one.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "from-a-file\n").unwrap();
+    let sidecar = format!(
+        "[env]\nLITERAL = \"plain value\"\nFROM_FILE = {{ from_file = {:?} }}\nFROM_ENV = {{ from_env = \"CARGO_PKG_NAME\" }}\n",
+        secret.display().to_string()
+    );
+    let options = Options {
+        bots: vec![("misbehave", guests::MISBEHAVE)],
+        sidecars: vec![("misbehave", sidecar)],
+        ..Options::default()
+    };
+    let host = TestHost::with(options).await;
+    let events = host.query("misbehave", "env").await;
+    let want = format!("FROM_ENV={}\nFROM_FILE=from-a-file\nLITERAL=plain value", env!("CARGO_PKG_NAME"));
+    assert_eq!(events[0].data["text"], want.as_str());
+    assert!(!host.admin().await.to_string().contains("from-a-file"), "the admin view shows no value");
+}
+
+#[tokio::test]
+async fn a_missing_variable_source_keeps_the_bot_out_and_names_the_variable() {
+    let sidecar = "[env]\nOPENAI_API_KEY = { from_env = \"POE_HOST_TEST_SURELY_UNSET\" }\n".to_owned();
+    let options = Options {
+        bots: vec![("misbehave", guests::MISBEHAVE)],
+        sidecars: vec![("misbehave", sidecar)],
+        ..Options::default()
+    };
+    let host = TestHost::with(options).await;
+    let response = host.post("misbehave", &query("env")).await;
+    assert_eq!(response.status(), 404);
+    let admin = host.admin().await;
+    let bot = admin["bots"].as_array().unwrap().iter().find(|b| b["name"] == "misbehave").unwrap().clone();
+    let error = bot["last_error"].as_str().unwrap();
+    assert!(error.contains("env.OPENAI_API_KEY") && error.contains("POE_HOST_TEST_SURELY_UNSET"), "{error}");
+}

@@ -3,6 +3,7 @@
 
 pub mod cache; // on-disk compiled-bot cache: private, bound to each wasm, evicted when unused
 pub mod fingerprint; // what a bot's files looked like: size, mtime, inode, ctime
+pub mod guest_env; // sidecar [env]: the only environment variables a bot sees
 pub mod registry; // the bots being served, by name
 pub mod regular_file; // bots-directory files read safely: regular, non-blocking, bounded
 pub mod reload; // watch the bots directory, swap versions in atomically

@@ -1,10 +1,12 @@
 //! [`BotConfig`]: one bot's settings from its sidecar `NAME.toml`, merged over host-wide
 //! defaults. Keeping config beside the bot means dropping a bot is dropping its files.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::bots::guest_env::{EnvSource, GuestEnv};
 use crate::bots::regular_file::{FileError, RegularFile};
 use crate::capabilities::bot_query::config::{BotQueryConfig, BotQueryOverrides};
 use crate::http::auth::AccessKey;
@@ -41,6 +43,8 @@ pub struct BotConfig {
     pub limits: Limits,
     /// Calls to other bots.
     pub bot_query: BotQueryConfig,
+    /// The environment variables the bot sees.
+    pub env: GuestEnv,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +56,8 @@ struct Sidecar {
     limits: LimitOverrides,
     #[serde(default)]
     bot_query: BotQueryOverrides,
+    #[serde(default)]
+    env: BTreeMap<String, EnvSource>,
 }
 
 /// Why a bot's configuration is unusable.
@@ -100,11 +106,15 @@ pub fn load_config(wasm_path: &Path, defaults: &HostDefaults) -> Result<BotConfi
         .bot_query
         .with_overrides(&sidecar.bot_query)
         .map_err(|message| ConfigError::Invalid { path: shown.clone(), message })?;
+    let dir = wasm_path.parent().unwrap_or(Path::new("."));
+    let env = GuestEnv::resolve(&sidecar.env, dir)
+        .map_err(|message| ConfigError::Invalid { path: shown.clone(), message })?;
     Ok(BotConfig {
         access_key,
         insert_attachment_messages: sidecar.insert_attachment_messages.unwrap_or(true),
         limits,
         bot_query,
+        env,
     })
 }
 

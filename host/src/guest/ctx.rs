@@ -10,6 +10,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::bots::guest_env::GuestEnv;
 use crate::capabilities::bot_query::{BotQueryCtx, BotQueryCtxView, BotQueryView};
 use crate::guest::bindings::{Level, poe::bot::logging, poe::bot::responder, types};
 use crate::guest::guest_log::GuestLog;
@@ -45,12 +46,14 @@ pub struct BotCtx {
 }
 
 impl BotCtx {
-    /// A context with no ambient authority: no files, env, args, sockets or stdin;
+    /// A context with no ambient authority: no files, args, sockets or stdin, and only the
+    /// environment variables the bot's sidecar grants (`env`);
     /// stdout and stderr go to the host log. `heavy` is the call's claim on CPU beyond its
     /// light phase (see `fairness`).
     /// `bot_query` is the state of the bot-query capability (disabled outside queries).
     pub fn new(
         bot: Arc<str>,
+        env: &GuestEnv,
         limits: &Limits,
         output: Option<Output>,
         heavy: HeavySlot,
@@ -59,6 +62,7 @@ impl BotCtx {
         // Built inside the call's `request` span, which the log carries to stdout's task.
         let log = GuestLog::new(bot.clone(), limits.max_log_bytes, tracing::Span::current());
         let wasi = WasiCtxBuilder::new()
+            .envs(env.vars())
             .stdout(log.clone())
             .stderr(log.clone())
             .allow_tcp(false)

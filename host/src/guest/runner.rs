@@ -179,7 +179,7 @@ fn new_store(
     slot: HeavySlot,
     bot_query: BotQueryCtx,
 ) -> Store<BotCtx> {
-    let ctx = BotCtx::new(bot.name.clone(), &bot.config.limits, output, slot, bot_query);
+    let ctx = BotCtx::new(bot.name.clone(), &bot.config.env, &bot.config.limits, output, slot, bot_query);
     let mut store = Store::new(bot.pre.engine(), ctx);
     BotCtx::install_limits(&mut store);
     store
