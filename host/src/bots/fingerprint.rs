@@ -65,6 +65,19 @@ fn identity(_: &std::fs::Metadata) -> Identity {
 mod tests {
     use super::*;
 
+    fn wait_for_a_later_change_time(path: &std::path::Path, probe: &std::path::Path) {
+        use std::os::unix::fs::MetadataExt;
+        let ctime = |p: &std::path::Path| std::fs::metadata(p).map(|m| (m.ctime(), m.ctime_nsec())).unwrap();
+        let start = std::time::Instant::now();
+        let first = ctime(path);
+        while {
+            std::fs::write(probe, b"").unwrap();
+            ctime(probe) <= first
+        } {
+            assert!(start.elapsed() < std::time::Duration::from_secs(2), "the change-time clock never ticked");
+        }
+    }
+
     #[test]
     fn a_rewrite_keeping_size_and_mtime_changes_the_fingerprint() {
         let dir = std::env::temp_dir().join(format!("poe-host-fingerprint-{}", std::process::id()));
@@ -75,8 +88,9 @@ mod tests {
         let mtime = std::fs::metadata(&toml).unwrap().modified().unwrap();
         let before = Fingerprint::of(&wasm).unwrap();
         // Change times tick with the kernel's coarse clock (4 ms here). The reloader only
-        // loads a fingerprint that has held for SETTLE, so a later write always moves it.
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // loads a fingerprint that has held for SETTLE, so a later write always moves it:
+        // wait until the clock has ticked past the first write (a probe file shows it).
+        wait_for_a_later_change_time(&toml, &dir.join("probe"));
         std::fs::write(&toml, "access_key = \"bbbb\"").unwrap();
         std::fs::File::options().write(true).open(&toml).unwrap().set_modified(mtime).unwrap();
         let after = Fingerprint::of(&wasm).unwrap();
