@@ -54,28 +54,26 @@ pub struct Call {
 pub async fn run(call: Call, tx: mpsc::Sender<Item>, permit: OwnedSemaphorePermit) {
     let start = Instant::now();
     let url = call.api.url(&call.target);
-    let mut reports = 0;
-    let mut yielded = false;
-    let mut last = Item::End;
-    for attempt in 1..=TRIES {
+    let (mut reports, mut yielded) = (0, false);
+    let mut attempt = 1;
+    let end = loop {
         let failure = match try_once(&call, &url, &tx, &mut yielded, &mut reports).await {
-            Ok(()) => break,
+            Ok(()) => break Item::End,
             Err(failure) => failure,
         };
         let retry = attempt < TRIES && retryable(&failure, yielded);
         tracing::info!(called = %call.target, attempt, retry, reason = %describe(&failure), "bot query try failed");
-        last = Item::Failed(query_error(failure, &call.target));
         if !retry {
-            break;
+            break Item::Failed(query_error(failure, &call.target));
         }
-        last = Item::End;
+        attempt += 1;
         tokio::time::sleep(RETRY_SLEEP).await;
-    }
-    drop(permit);
-    let status = if matches!(last, Item::End) { "ok" } else { "failed" };
+    };
+    drop(permit); // before the end is sent: a guest that reads it may start the next call
+    let status = if matches!(end, Item::End) { "ok" } else { "failed" };
     let ms = format!("{:.1}", start.elapsed().as_secs_f64() * 1e3);
     tracing::info!(called = %call.target, status, ms, "bot query");
-    let _ = tx.send(last).await;
+    let _ = tx.send(end).await;
 }
 
 /// fastapi_poe's rule: `BotErrorNoRetry` never; anything else while nothing was passed on,
