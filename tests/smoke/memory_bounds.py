@@ -1,10 +1,12 @@
-"""Peak host memory under the attacks of issue 14, against the real `poe-host` binary.
+"""Host memory under attack, against the real `poe-host` binary.
 
 Usage: memory_bounds.py POE_HOST_BINARY GUESTS_DIR. Starts one host serving echo and
-misbehave, sends each attack, and checks how far the host's peak RSS (VmHWM) rose above
-its RSS after start. Prints one `ok`/`FAIL` line per check and exits non-zero on a failure.
+misbehave, sends each attack of issue 14, and checks how far the host's peak RSS (VmHWM) rose
+above its RSS before it; then (issue 13) a burst of large outputs from concurrent calls, and
+how close the RSS comes back to where it was before the burst. Prints one `ok`/`FAIL` line
+per check and exits non-zero on a failure.
 """
-import json, os, re, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import json, os, re, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request
 
 KEY = "smoke-key-0123456789abcdefghijkl"
 MIB = 1 << 20
@@ -24,6 +26,16 @@ def attacks():
     yield "the largest accepted message count", "echo", query([TINY] * 66_000), 200, 120
     # 1,000,000 dependencies in the settings (the guest's memory is in the rise too).
     yield "1,000,000 settings dependencies", "misbehave", {"version": "1.2", "type": "settings"}, 500, 250
+
+
+# The burst: 8 clients at once, each asking 4 times for 8 MiB of text and 4 times for 2 MiB
+# of control characters (each escaped to 6 bytes: 12 MiB of events). About 640 MiB passes
+# through the host; with glibc's malloc it kept ~110 MiB of it resident afterwards.
+BURST_CLIENTS, BURST_ROUNDS = 8, 4
+BURST_COMMANDS = ["large 8192", "escapes 2048"]
+# How far above its RSS before the burst the host must come back, and how long it may take
+# (the allocator gives freed pages back after about a second).
+SETTLED_MIB, SETTLE_SECONDS = 24, 10
 
 
 def status_kib(pid, field):
@@ -63,10 +75,38 @@ def main(binary, guests):
             failed += not good
             print(f"{'ok  ' if good else 'FAIL'} {name}: {got} (expected {expected}), "
                   f"peak RSS +{rise:.0f} MiB (bound {allowed_mib})")
+        failed += not burst_then_settle(host.pid, url)
     finally:
         host.terminate()
         host.wait(timeout=30)
     return failed
+
+
+def burst_then_settle(pid, url):
+    """The burst of large outputs; then wait for the RSS to come back near where it was."""
+    before = status_kib(pid, "VmRSS")
+    statuses = []
+
+    def client():
+        for _ in range(BURST_ROUNDS):
+            for command in BURST_COMMANDS:
+                statuses.append(post(f"{url}/misbehave", query([{"role": "user", "content": command}])))
+
+    threads = [threading.Thread(target=client) for _ in range(BURST_CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    peak = status_kib(pid, "VmRSS")
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while (now := status_kib(pid, "VmRSS")) > before + SETTLED_MIB * 1024 and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling a condition, with a deadline
+    rise = (now - before) / 1024
+    good = statuses == [200] * len(statuses) and rise <= SETTLED_MIB
+    print(f"{'ok  ' if good else 'FAIL'} RSS after a burst of {len(statuses)} large outputs: "
+          f"+{rise:.0f} MiB over {before / 1024:.0f} MiB before (bound {SETTLED_MIB}, "
+          f"+{(peak - before) / 1024:.0f} MiB at the end of the burst), statuses {sorted(set(statuses))}")
+    return good
 
 
 if __name__ == "__main__":
