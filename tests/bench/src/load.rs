@@ -32,7 +32,8 @@ pub enum Expect {
 }
 
 impl Expect {
-    fn matches(&self, body: &[u8]) -> bool {
+    /// Whether `body` is a correct answer.
+    pub fn matches(&self, body: &[u8]) -> bool {
         match self {
             Expect::Exact(b) => body == &b[..],
             Expect::Contains(parts) => {
@@ -126,10 +127,15 @@ pub(crate) async fn one(conn: &mut Conn, t: &Target) -> anyhow::Result<bool> {
     Ok(status == StatusCode::OK && t.expect.matches(&body))
 }
 
+/// Send `t`'s request on `conn`; the response, its body unread.
+pub async fn send(conn: &mut Conn, t: &Target) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+    conn.ready().await?;
+    Ok(conn.send_request(request(t)).await?)
+}
+
 /// Send `t`'s request on `conn` and read the whole response, unchecked.
 pub async fn fetch(conn: &mut Conn, t: &Target) -> anyhow::Result<(StatusCode, Bytes)> {
-    conn.ready().await?;
-    let response = conn.send_request(request(t)).await?;
+    let response = send(conn, t).await?;
     let status = response.status();
     Ok((status, response.into_body().collect().await?.to_bytes()))
 }
@@ -326,16 +332,31 @@ impl OpenStreams {
     }
 }
 
+/// When a held stream counts as open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenWhen {
+    /// The response headers arrived with 200.
+    Headers,
+    /// The first SSE event arrived too (a relay is open only once its upstream answered).
+    FirstEvent,
+}
+
 /// Open `n` concurrent streams to `t` (connecting at most `parallel` at a time) and hold them
-/// open, unread, until [`OpenStreams::release`]. Gives up waiting after `patience`.
-pub async fn open_streams(t: &Target, n: usize, parallel: usize, patience: Duration) -> OpenStreams {
+/// open, unread past `when`, until [`OpenStreams::release`]. Gives up waiting after `patience`.
+pub async fn open_streams(
+    t: &Target,
+    n: usize,
+    parallel: usize,
+    patience: Duration,
+    when: OpenWhen,
+) -> OpenStreams {
     let t = Arc::new(t.clone());
     let gate = Arc::new(Semaphore::new(parallel));
     let (release, released) = watch::channel(false);
     let (report, mut reports) = mpsc::channel::<bool>(n.max(1));
     let start = Instant::now();
     let tasks = (0..n)
-        .map(|_| tokio::spawn(hold_one(t.clone(), gate.clone(), report.clone(), released.clone())))
+        .map(|_| tokio::spawn(hold_one(t.clone(), gate.clone(), report.clone(), released.clone(), when)))
         .collect();
     drop(report);
     let (mut opened, mut failed) = (0, 0);
@@ -355,13 +376,27 @@ async fn hold_one(
     gate: Arc<Semaphore>,
     report: mpsc::Sender<bool>,
     mut released: watch::Receiver<bool>,
+    when: OpenWhen,
 ) {
     let permit = gate.acquire().await;
     let opened = async {
         let mut conn = connect(t.addr).await?;
         conn.ready().await?;
         let response = conn.send_request(request(&t)).await?;
-        anyhow::Ok((response.status() == StatusCode::OK).then_some((conn, response)))
+        if response.status() != StatusCode::OK {
+            return Ok(None);
+        }
+        let mut body = response.into_body();
+        if when == OpenWhen::FirstEvent {
+            let mut buf = BytesMut::new();
+            while count_events(&buf, 0) == 0 {
+                let frame = body.frame().await.context("the stream ended before its first event")??;
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+        anyhow::Ok(Some((conn, body)))
     };
     let held = opened.await.ok().flatten();
     drop(permit);

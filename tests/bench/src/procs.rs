@@ -62,6 +62,28 @@ impl Server {
         Self::announced(cmd).await.context("the native baseline did not start")
     }
 
+    /// Start the relay scenario's upstream (`poe-bench upstream`).
+    pub async fn upstream(key: &str, log: PathBuf) -> anyhow::Result<Server> {
+        let mut cmd = Command::new(std::env::current_exe().context("cannot find poe-bench itself")?);
+        cmd.arg("upstream").env("POE_ACCESS_KEY", key).stderr(log_file(&log)?);
+        Self::announced(cmd).await.context("the upstream did not start")
+    }
+
+    /// Run a Python script that serves on a port it picks and prints `listening on
+    /// http://ADDR` (tests/bench/fastapi_allcaps.py).
+    pub async fn python_script(
+        python: &Path,
+        script: &Path,
+        args: &[&str],
+        log: PathBuf,
+    ) -> anyhow::Result<Server> {
+        let mut cmd = Command::new(python);
+        cmd.arg(script).args(args).stderr(log_file(&log)?);
+        Self::announced(cmd)
+            .await
+            .with_context(|| format!("{} did not start (log: {})", script.display(), log.display()))
+    }
+
     /// Start fastapi_poe's echo bot under uvicorn on a free port.
     pub async fn fastapi(python: &Path, app_dir: &Path, key: &str, log: PathBuf) -> anyhow::Result<Server> {
         let addr = free_port()?;

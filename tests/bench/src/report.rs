@@ -9,6 +9,7 @@ use crate::chart::Bar;
 use crate::isolation::{self, Isolation};
 use crate::load::{LoadResult, StreamResult};
 use crate::procs::mib;
+use crate::relay::{self, Relay};
 use crate::reload::{Method, Reload};
 use crate::scenarios::{EchoRun, OpenRun, SlowRun, Startup, System};
 use crate::stats::{median, ms, rate};
@@ -30,6 +31,8 @@ pub struct Results {
     pub isolation: Option<Isolation>,
     /// Hot reload: write → served.
     pub reload: Option<Reload>,
+    /// allcaps relaying a local upstream, poe-host and fastapi_poe.
+    pub relay: Option<Relay>,
     /// Criterion medians: (bench id, median, low, high) in ns.
     pub criterion: Vec<(String, f64, f64, f64)>,
 }
@@ -57,6 +60,9 @@ pub fn markdown(r: &mut Results, context: &str) -> String {
     }
     if let Some(reload) = &r.reload {
         reload_table(&mut md, reload);
+    }
+    if let Some(relay) = r.relay.as_mut() {
+        relay_tables(&mut md, relay);
     }
     criterion_table(&mut md, &r.criterion);
     targets(&mut md, r);
@@ -353,6 +359,115 @@ fn reload_table(md: &mut String, r: &Reload) {
     );
 }
 
+fn relay_tables(md: &mut String, r: &mut Relay) {
+    let _ = writeln!(
+        md,
+        "\n### Relay: `allcaps` calling a local upstream that streams {} chunks at once, 32 keep-alive connections\n",
+        relay::RELAY_CHUNKS
+    );
+    md.push_str(
+        "| system | relayed req/s | req/s per round | p50 | p99 | errors |\n|---|---:|---|---:|---:|---:|\n",
+    );
+    for run in r.throughput.iter_mut() {
+        let rounds: Vec<String> = run.rounds.iter().map(|v| rate(*v)).collect();
+        let t = &mut run.total;
+        let (p50, p99) = (t.latencies.percentile(50.0), t.latencies.percentile(99.0));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            run.system.name(),
+            rate(t.rps()),
+            rounds.join(" / "),
+            ms(p50),
+            ms(p99),
+            t.errors
+        );
+    }
+    md.push_str(
+        "\n### Relay: per-chunk latency, upstream wrote it → the client read it (20 chunks 2 ms apart, one answer at a time)\n\n",
+    );
+    md.push_str("| path | answers | chunks | p50 | p99 | max | added over the upstream alone, p50 / p99 |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    let floor =
+        r.latency.iter_mut().find(|l| l.system == System::Upstream).map(|l| percentiles(&mut l.latencies));
+    for l in r.latency.iter_mut() {
+        let (p50, p99) = percentiles(&mut l.latencies);
+        let added = match floor {
+            Some((f50, f99)) if l.system != System::Upstream => {
+                format!("{} / {}", us(p50.saturating_sub(f50)), us(p99.saturating_sub(f99)))
+            }
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {added} |",
+            l.system.name(),
+            l.ok,
+            l.latencies.len(),
+            us(p50),
+            us(p99),
+            us(l.latencies.percentile(100.0)),
+        );
+    }
+    md.push_str("\n### Relay: relays open at once, each holding its upstream stream (`hold`)\n\n");
+    md.push_str("| system | open | failed | time to open all | RSS idle | RSS all open | per relay |\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    for o in &r.open {
+        let per = o.open.rss_kib.saturating_sub(o.idle.rss_kib) as f64 / o.opened.max(1) as f64;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {per:.1} KiB |",
+            o.system.name(),
+            o.opened,
+            o.failed,
+            ms(o.open_time),
+            mib(o.idle.rss_kib),
+            mib(o.open.rss_kib)
+        );
+    }
+}
+
+fn percentiles(l: &mut crate::stats::Latencies) -> (Duration, Duration) {
+    (l.percentile(50.0), l.percentile(99.0))
+}
+
+fn relay_targets(md: &mut String, r: &mut Relay) {
+    let rps = |s| r.throughput.iter().find(|t| t.system == s).map(|t| t.total.rps());
+    if let (Some(host), Some(fastapi)) = (rps(System::Host), rps(System::FastApi)) {
+        let vs = host / fastapi;
+        let shared = rps(System::FastApiShared)
+            .map(|s| format!(" ({:.1}× fastapi_poe with a shared client)", host / s))
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "| relay ≥ 20× fastapi_poe's relayed req/s (the tutorial's bot) | {vs:.1}×{shared} | {} |",
+            verdict(vs >= 20.0)
+        );
+    }
+    let mut p99 = |s| r.latency.iter_mut().find(|l| l.system == s).map(|l| l.latencies.percentile(99.0));
+    if let (Some(host), Some(floor)) = (p99(System::Host), p99(System::Upstream)) {
+        let added = host.saturating_sub(floor);
+        let _ = writeln!(
+            md,
+            "| relay adds < 1 ms per chunk at p99 | {} ({} relayed vs {} direct) | {} |",
+            us(added),
+            us(host),
+            us(floor),
+            verdict(added < Duration::from_millis(1))
+        );
+    }
+    if let Some(o) = r.open.iter().find(|o| o.system == System::Host) {
+        let mib_open = o.open.rss_kib as f64 / 1024.0;
+        let _ = writeln!(
+            md,
+            "| {} relays open at once within 256 MiB RSS | {} open, {mib_open:.1} MiB | {} |",
+            o.opened + o.failed,
+            o.opened,
+            verdict(o.failed == 0 && mib_open < 256.0)
+        );
+    }
+}
+
 fn criterion_table(md: &mut String, rows: &[(String, f64, f64, f64)]) {
     md.push_str("\n### Per-request overhead, in process (criterion, `host/benches/overhead.rs`)\n\n");
     if rows.is_empty() {
@@ -443,6 +558,9 @@ fn targets(md: &mut String, r: &mut Results) {
             if missed > 0 { format!(", {missed} never served") } else { String::new() },
             verdict(missed == 0 && n > 0 && med < Duration::from_millis(500))
         );
+    }
+    if let Some(relay) = r.relay.as_mut() {
+        relay_targets(md, relay);
     }
 }
 

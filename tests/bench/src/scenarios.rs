@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::load::{self, Expect, LoadResult, StreamResult, Target, query_body};
+use crate::load::{self, Expect, LoadResult, OpenWhen, StreamResult, Target, query_body};
 use crate::native;
 use crate::procs::{HostOptions, Memory, Server};
 use crate::stats::median;
@@ -60,6 +60,8 @@ pub struct Plan {
     pub disconnect_trials: usize,
     /// Bot-file swaps in the reload scenario.
     pub reload_swaps: usize,
+    /// Relays held open at once in the relay scenario.
+    pub relay_streams: usize,
 }
 
 impl Plan {
@@ -87,6 +89,7 @@ impl Plan {
                 iso_hogs: 2,
                 disconnect_trials: 5,
                 reload_swaps: 8,
+                relay_streams: 1000,
             }
         } else {
             Plan {
@@ -110,6 +113,7 @@ impl Plan {
                 iso_hogs: 2,
                 disconnect_trials: 20,
                 reload_swaps: 20,
+                relay_streams: 1000,
             }
         }
     }
@@ -124,6 +128,8 @@ pub struct Env {
     pub bots: PathBuf,
     /// The echo bot, copied for the start-up scenario.
     pub echo_wasm: PathBuf,
+    /// The allcaps example bot (the relay scenario).
+    pub allcaps_wasm: PathBuf,
     /// The hostile test fixture (tests/fixtures/misbehave); checked by the isolation scenario.
     pub misbehave_wasm: PathBuf,
     /// The venv's python (fastapi_poe + uvicorn).
@@ -163,6 +169,11 @@ pub enum System {
     Native,
     /// fastapi_poe under uvicorn.
     FastApi,
+    /// fastapi_poe with one `httpx.AsyncClient` shared by every `stream_request` (the relay
+    /// scenario; the tutorial's bot, `FastApi`, gets a new client per call).
+    FastApiShared,
+    /// The relay scenario's upstream, read directly (the floor a relay adds to).
+    Upstream,
 }
 
 impl System {
@@ -172,6 +183,8 @@ impl System {
             System::Host => "poe-host",
             System::Native => "native axum",
             System::FastApi => "fastapi_poe",
+            System::FastApiShared => "fastapi_poe, shared client",
+            System::Upstream => "upstream alone",
         }
     }
 }
@@ -306,7 +319,9 @@ pub async fn open(env: &Env, plan: &Plan) -> anyhow::Result<Vec<OpenRun>> {
         let server = start(env, system, pool, "open").await?;
         let target = env.target(&server, "/showcase", "sleep 600000", Expect::Events(2));
         let idle = server.memory()?;
-        let streams = load::open_streams(&target, plan.open_streams, 256, Duration::from_secs(120)).await;
+        let streams =
+            load::open_streams(&target, plan.open_streams, 256, Duration::from_secs(120), OpenWhen::Headers)
+                .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let open = server.memory()?;
         let run = OpenRun {

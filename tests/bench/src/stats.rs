@@ -17,6 +17,11 @@ impl Latencies {
         self.sorted = false;
     }
 
+    /// How many samples.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
     /// Add all of `other`'s samples.
     pub fn merge(&mut self, other: Latencies) {
         self.samples.extend(other.samples);
