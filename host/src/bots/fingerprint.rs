@@ -74,7 +74,10 @@ mod tests {
             std::fs::write(probe, b"").unwrap();
             ctime(probe) <= first
         } {
-            assert!(start.elapsed() < std::time::Duration::from_secs(2), "the change-time clock never ticked");
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(2),
+                "the change-time clock never ticked"
+            );
         }
     }
 
