@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick start: build the host and the example bots, then serve them at http://127.0.0.1:8080.
+# Quick start: build the host and the example bots (echo, showcase, allcaps, versus), then
+# serve them at http://127.0.0.1:8080.
 # The access key comes from POE_ACCESS_KEY, or a dev key is generated once into bots-dev/.dev-key.
 # POE_HOST_LISTEN picks another address (port 0: any free port, printed as `listening on`).
 set -euo pipefail
@@ -9,11 +10,11 @@ scripts/setup.sh --run
 
 echo "[dev] building poe-host and the example bots (the first build takes a few minutes)" >&2
 cargo build --release -p poe-host
-cargo build --release --target wasm32-wasip2 -p echo -p showcase
+cargo build --release --target wasm32-wasip2 -p echo -p showcase -p allcaps -p versus
 
 mkdir -p bots-dev
 target=${CARGO_TARGET_DIR:-target}
-cp "$target"/wasm32-wasip2/release/{echo,showcase}.wasm bots-dev/
+cp "$target"/wasm32-wasip2/release/{echo,showcase,allcaps,versus}.wasm bots-dev/
 if [ -z "${POE_ACCESS_KEY:-}" ]; then
   # 32 hex digits, the length of Poe's keys. No `tr </dev/urandom | head` here: under
   # pipefail that pipeline fails with SIGPIPE (141) when head has read enough.
@@ -31,6 +32,8 @@ cat >&2 <<MSG
   Try:
     curl -N http://$shown/echo -H "Authorization: Bearer $POE_ACCESS_KEY" \\
       -d '{"version":"1.2","type":"query","query":[{"role":"user","content":"hello"}],"user_id":"u","conversation_id":"c","message_id":"m"}'
+  allcaps and versus call GPT-4o-Mini and Claude-3-Haiku on Poe with the key above: with a dev
+  key Poe refuses them (the answer says so); set POE_ACCESS_KEY to a real bot's key to try them.
 
 MSG
 exec "$target/release/poe-host" serve --bots bots-dev --listen "$listen"
