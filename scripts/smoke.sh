@@ -2,8 +2,9 @@
 # Smoke test of the built `poe-host` binary: `check` exit codes, `serve` printing its
 # address on port 0, an echo query over curl-like HTTP, a log file in plain text, what
 # hostile calls (tests/fixtures/misbehave) can write to that log, a FIFO appearing as a
-# sidecar hanging neither the reloader nor SIGTERM, and the host's peak memory under
-# oversized requests and settings (tests/smoke/memory_bounds.py).
+# sidecar hanging neither the reloader nor SIGTERM, the quick start (`scripts/dev.sh` in a
+# fresh copy, tests/smoke/quick_start.sh), and the host's memory under oversized requests
+# and settings and after a burst of large outputs (tests/smoke/memory_bounds.py).
 # Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -100,6 +101,11 @@ for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$pid" 2>/dev/null; then bad "SIGTERM with a FIFO sidecar: still running after 5 s"; kill -KILL "$pid"; wait "$pid"
 else wait "$pid"; rc=$?; [ "$rc" -eq 0 ] && ok "SIGTERM exits with a FIFO sidecar" || bad "exit code after SIGTERM with a FIFO sidecar: $rc"; fi
 rm -rf "$dir" "$log"
+
+# The quick start as written: scripts/dev.sh in a fresh copy with no key anywhere.
+while read -r verdict rest; do
+  [ "$verdict" = ok ] && ok "$rest" || bad "$verdict $rest"
+done < <(tests/smoke/quick_start.sh 2>&1 || echo "FAIL the quick-start check did not finish")
 
 # Peak memory under the request and settings attacks of issue 14, one line per attack.
 while read -r verdict rest; do
