@@ -32,6 +32,12 @@ struct Message {
 
 /// Serve until killed; prints `listening on http://ADDR` like poe-host.
 pub async fn serve(listen: SocketAddr, key: String) -> anyhow::Result<()> {
+    let app = Router::new().route("/{name}", post(handle)).with_state(format!("Bearer {key}"));
+    serve_app(listen, app).await.context("native server failed")
+}
+
+/// Serve `app` on `listen` with TCP_NODELAY until killed, printing `listening on http://ADDR`.
+pub async fn serve_app(listen: SocketAddr, app: Router) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.context("cannot bind")?;
     let addr = listener.local_addr()?;
     // Without TCP_NODELAY, a response written in two parts (headers, then a streamed body)
@@ -40,8 +46,17 @@ pub async fn serve(listen: SocketAddr, key: String) -> anyhow::Result<()> {
         let _ = tcp.set_nodelay(true);
     });
     println!("listening on http://{addr}");
-    let app = Router::new().route("/{name}", post(handle)).with_state(format!("Bearer {key}"));
-    axum::serve(listener, app).await.context("native server failed")
+    Ok(axum::serve(listener, app).await?)
+}
+
+/// The checks both baselines make: the Bearer key, then the JSON body's last message.
+pub fn last_message(expected: &str, headers: &HeaderMap, body: &[u8]) -> Result<String, StatusCode> {
+    let authorized = headers.get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    if !authorized {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let query = serde_json::from_slice::<Query>(body).map_err(|_| StatusCode::BAD_REQUEST)?;
+    Ok(query.query.into_iter().last().map(|m| m.content).unwrap_or_default())
 }
 
 async fn handle(
@@ -50,15 +65,11 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let authorized = headers.get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes() == expected.as_bytes());
-    if !authorized {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    let Ok(query) = serde_json::from_slice::<Query>(&body) else {
-        return StatusCode::BAD_REQUEST.into_response();
+    let text = match last_message(&expected, &headers, &body) {
+        Ok(text) => text,
+        Err(status) => return status.into_response(),
     };
-    let text = query.query.last().map(|m| m.content.as_str()).unwrap_or_default();
-    let body = if name == "showcase" { showcase(text) } else { Body::from(echo(text)) };
+    let body = if name == "showcase" { showcase(&text) } else { Body::from(echo(&text)) };
     ([(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")], body).into_response()
 }
 

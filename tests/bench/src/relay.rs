@@ -16,9 +16,9 @@ use http_body_util::BodyExt;
 use hyper::StatusCode;
 use tokio::time::Instant;
 
-use crate::load::{self, Conn, Expect, LoadResult, OpenWhen, Target, count_events};
+use crate::load::{self, Conn, Expect, OpenWhen, Target, count_events};
 use crate::procs::{HostOptions, Memory, Server};
-use crate::scenarios::{Env, Plan, System};
+use crate::scenarios::{EchoRun, Env, Plan, System, interleaved};
 use crate::stats::Latencies;
 use crate::upstream::now_nanos;
 
@@ -33,17 +33,6 @@ const PACED_CHUNKS: usize = 20;
 const PACED: &str = "paced 20 2";
 /// The bot allcaps calls, as the upstream's path.
 const CALLED: &str = "/bot/GPT-4o-Mini";
-
-/// One relaying system's throughput over all rounds.
-#[derive(Debug)]
-pub struct RelayRun {
-    /// poe-host or fastapi_poe.
-    pub system: System,
-    /// All rounds merged.
-    pub total: LoadResult,
-    /// req/s of each round.
-    pub rounds: Vec<f64>,
-}
 
 /// Upstream write → client read, per chunk.
 #[derive(Debug)]
@@ -79,7 +68,7 @@ pub struct OpenRelays {
 #[derive(Debug)]
 pub struct Relay {
     /// Relayed answers per second.
-    pub throughput: Vec<RelayRun>,
+    pub throughput: Vec<EchoRun>,
     /// Per-chunk latency, the upstream alone first.
     pub latency: Vec<ChunkLatency>,
     /// Memory with many relays open.
@@ -142,32 +131,11 @@ async fn start_relays(env: &Env, plan: &Plan, base: &str) -> anyhow::Result<(Ser
 }
 
 /// Closed loop, `echo_workers` connections, the systems interleaved round by round.
-async fn throughput(env: &Env, plan: &Plan, systems: [(System, &Server); 3]) -> Vec<RelayRun> {
+async fn throughput(env: &Env, plan: &Plan, systems: [(System, &Server); 3]) -> Vec<EchoRun> {
     let expect = Expect::Contains(vec![LAST_CHUNK, "event: done"]);
     let path = |s| if s == System::Host { "/allcaps" } else { "/" };
     let targets = systems.map(|(s, server)| (s, env.target(server, path(s), BURST, expect.clone())));
-    let mut runs: Vec<RelayRun> = targets
-        .iter()
-        .map(|(system, _)| RelayRun { system: *system, total: LoadResult::default(), rounds: vec![] })
-        .collect();
-    for round in 0..plan.rounds {
-        for i in 0..targets.len() {
-            let k = (i + round) % targets.len();
-            let (system, target) = &targets[k];
-            load::closed_loop(target, plan.echo_workers, plan.warmup).await;
-            let r = load::closed_loop(target, plan.echo_workers, Duration::from_secs(plan.echo_secs)).await;
-            eprintln!(
-                "  relay round {} {:<12} {:>8.0} req/s, {} errors",
-                round + 1,
-                system.name(),
-                r.rps(),
-                r.errors
-            );
-            runs[k].rounds.push(r.rps());
-            runs[k].total.merge(r);
-        }
-    }
-    runs
+    interleaved(&targets, plan, "relay").await
 }
 
 /// Ask `t` for paced answers one after another for `duration`; every chunk's latency.

@@ -189,7 +189,7 @@ impl System {
     }
 }
 
-/// One system's echo numbers over all rounds.
+/// One system's closed-loop numbers over all rounds (echo, relay).
 #[derive(Debug)]
 pub struct EchoRun {
     /// Which system.
@@ -212,6 +212,16 @@ pub async fn echo(env: &Env, plan: &Plan) -> anyhow::Result<Vec<EchoRun>> {
         (System::Native, env.target(&native, "/echo", "hello", exact)),
         (System::FastApi, env.target(&fastapi, "/", "hello", Expect::Contains(vec!["hello", "event: done"]))),
     ];
+    let runs = interleaved(&targets, plan, "echo").await;
+    for s in [host, native, fastapi] {
+        s.stop().await;
+    }
+    Ok(runs)
+}
+
+/// Closed-loop runs of each target in `plan.rounds` interleaved rounds (A/B/C, B/C/A, …),
+/// each after a warm-up, with `plan.echo_workers` connections for `plan.echo_secs`.
+pub async fn interleaved(targets: &[(System, Target)], plan: &Plan, label: &str) -> Vec<EchoRun> {
     let mut runs: Vec<EchoRun> = targets
         .iter()
         .map(|(system, _)| EchoRun { system: *system, total: LoadResult::default(), rounds: vec![] })
@@ -223,7 +233,7 @@ pub async fn echo(env: &Env, plan: &Plan) -> anyhow::Result<Vec<EchoRun>> {
             load::closed_loop(target, plan.echo_workers, plan.warmup).await;
             let r = load::closed_loop(target, plan.echo_workers, Duration::from_secs(plan.echo_secs)).await;
             eprintln!(
-                "  echo round {} {:<12} {:>8.0} req/s, {} errors",
+                "  {label} round {} {:<12} {:>8.0} req/s, {} errors",
                 round + 1,
                 system.name(),
                 r.rps(),
@@ -233,10 +243,7 @@ pub async fn echo(env: &Env, plan: &Plan) -> anyhow::Result<Vec<EchoRun>> {
             runs[k].total.merge(r);
         }
     }
-    for s in [host, native, fastapi] {
-        s.stop().await;
-    }
-    Ok(runs)
+    runs
 }
 
 /// `stream N` on one connection, poe-host vs native: the time between chunks on the wire.

@@ -24,43 +24,23 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::serve::ListenerExt;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, stream};
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct Query {
-    query: Vec<Message>,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    content: String,
-}
+use crate::native;
 
 /// Serve until killed; prints `listening on http://ADDR` like poe-host.
 pub async fn serve(listen: SocketAddr, key: String) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await.context("cannot bind")?;
-    let addr = listener.local_addr()?;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    println!("listening on http://{addr}");
     let app = Router::new().route("/bot/{name}", post(handle)).with_state(format!("Bearer {key}"));
-    axum::serve(listener, app).await.context("upstream server failed")
+    native::serve_app(listen, app).await.context("upstream server failed")
 }
 
 async fn handle(State(expected): State<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let authorized = headers.get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes() == expected.as_bytes());
-    if !authorized {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    let Ok(query) = serde_json::from_slice::<Query>(&body) else {
-        return StatusCode::BAD_REQUEST.into_response();
+    let command = match native::last_message(&expected, &headers, &body) {
+        Ok(command) => command,
+        Err(status) => return status.into_response(),
     };
-    let command = query.query.last().map(|m| m.content.as_str()).unwrap_or_default();
-    let Some(events) = events(command) else {
+    let Some(events) = events(&command) else {
         return (StatusCode::BAD_REQUEST, "unknown upstream command").into_response();
     };
     ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(events)).into_response()
