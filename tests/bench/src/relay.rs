@@ -17,8 +17,8 @@ use hyper::StatusCode;
 use tokio::time::Instant;
 
 use crate::load::{self, Conn, Expect, OpenWhen, Target, count_events};
-use crate::procs::{HostOptions, Memory, Server};
-use crate::scenarios::{EchoRun, Env, Plan, System, interleaved};
+use crate::procs::{HostOptions, Server};
+use crate::scenarios::{EchoRun, Env, OpenRun, Plan, System, interleaved};
 use crate::stats::Latencies;
 use crate::upstream::now_nanos;
 
@@ -47,23 +47,6 @@ pub struct ChunkLatency {
     pub errors: u64,
 }
 
-/// Relays held open at once.
-#[derive(Debug)]
-pub struct OpenRelays {
-    /// poe-host or fastapi_poe.
-    pub system: System,
-    /// Relays whose first chunk arrived.
-    pub opened: usize,
-    /// Relays that failed or did not open in time.
-    pub failed: usize,
-    /// Time to open them all.
-    pub open_time: Duration,
-    /// Server memory before any relay, and with all open.
-    pub idle: Memory,
-    /// See `idle`.
-    pub open: Memory,
-}
-
 /// Everything the relay scenario measured.
 #[derive(Debug)]
 pub struct Relay {
@@ -72,7 +55,7 @@ pub struct Relay {
     /// Per-chunk latency, the upstream alone first.
     pub latency: Vec<ChunkLatency>,
     /// Memory with many relays open.
-    pub open: Vec<OpenRelays>,
+    pub open: Vec<OpenRun>,
 }
 
 /// Run the relay scenario: one upstream, poe-host with allcaps, fastapi_poe's allcaps.
@@ -204,13 +187,13 @@ fn stamp(event: &[u8]) -> Option<u128> {
 }
 
 /// Open `relay_streams` relays of `hold` at once and read the server's memory.
-async fn open_relays(env: &Env, plan: &Plan, system: System, server: &Server, path: &str) -> OpenRelays {
+async fn open_relays(env: &Env, plan: &Plan, system: System, server: &Server, path: &str) -> OpenRun {
     let target = env.target(server, path, "hold", Expect::Events(1));
     let idle = server.memory().unwrap_or_default();
     let patience = Duration::from_secs(180);
     let streams = load::open_streams(&target, plan.relay_streams, 64, patience, OpenWhen::FirstEvent).await;
     let open = server.memory().unwrap_or_default();
-    let r = OpenRelays {
+    let r = OpenRun {
         system,
         opened: streams.opened,
         failed: streams.failed,

@@ -301,12 +301,13 @@ pub async fn slow(env: &Env, plan: &Plan) -> anyhow::Result<Vec<SlowRun>> {
     Ok(out)
 }
 
-/// Concurrent open streams of a sleeping bot, and the server's memory while they are open.
+/// Concurrent open streams (of a sleeping bot, or relays), and the server's memory while
+/// they are open.
 #[derive(Debug)]
 pub struct OpenRun {
     /// Which system.
     pub system: System,
-    /// Streams open at once (response headers received).
+    /// Streams open at once (response headers received; for relays, the first chunk).
     pub opened: usize,
     /// Streams that could not be opened.
     pub failed: usize,
