@@ -15,6 +15,12 @@ use crate::capabilities::bot_query::{
     client::PoeApi,
     config::{BotQueryConfig, QueryLimits},
 };
+use crate::capabilities::outbound::{
+    self,
+    allowlist::AllowList,
+    client::OutboundClient,
+    config::{OutboundConfig, OutboundLimits},
+};
 use crate::guest::engine::{DEFAULT_POOL_SIZE, EngineOptions};
 use crate::guest::loader::DEFAULT_MAX_BOT_BYTES;
 use crate::http::auth::AccessKey;
@@ -107,6 +113,32 @@ pub struct ServeArgs {
     #[arg(long, env = "POE_HOST_BOT_QUERY_MAX_READ_MIB", default_value_t = bot_query::config::DEFAULT_MAX_READ_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub bot_query_max_read_mib: u64,
 
+    /// Outbound HTTP requests one response may make (sidecar: [outbound_http] max_requests).
+    #[arg(long, env = "POE_HOST_HTTP_MAX_REQUESTS", default_value_t = outbound::config::DEFAULT_MAX_REQUESTS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_requests: u32,
+
+    /// Of those, open at once (sidecar: max_concurrent).
+    #[arg(long, env = "POE_HOST_HTTP_MAX_CONCURRENT", default_value_t = outbound::config::DEFAULT_MAX_CONCURRENT, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_concurrent: u32,
+
+    /// Seconds an outbound connection may take to open (host-wide: one client serves every bot).
+    #[arg(long = "http-connect-timeout-secs", env = "POE_HOST_HTTP_CONNECT_TIMEOUT_SECS", default_value = "10", value_parser = outbound_client)]
+    pub outbound_client: Arc<OutboundClient>,
+
+    /// Seconds an outbound request may wait for its response's headers, connecting
+    /// included (sidecar: first_byte_timeout_secs; a guest may ask for less).
+    #[arg(long, env = "POE_HOST_HTTP_FIRST_BYTE_TIMEOUT_SECS", default_value_t = outbound::config::DEFAULT_FIRST_BYTE_TIMEOUT.as_secs_f64(), value_parser = seconds)]
+    pub http_first_byte_timeout_secs: f64,
+
+    /// Longest silence, in seconds, inside an outbound response's body (sidecar:
+    /// between_bytes_timeout_secs; a guest may ask for less).
+    #[arg(long, env = "POE_HOST_HTTP_BETWEEN_BYTES_TIMEOUT_SECS", default_value_t = outbound::config::DEFAULT_BETWEEN_BYTES_TIMEOUT.as_secs_f64(), value_parser = seconds)]
+    pub http_between_bytes_timeout_secs: f64,
+
+    /// MiB one outbound response body may carry (sidecar: max_response_mib).
+    #[arg(long, env = "POE_HOST_HTTP_MAX_RESPONSE_MIB", default_value_t = outbound::config::DEFAULT_MAX_RESPONSE_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub http_max_response_mib: u64,
+
     /// Largest request body accepted, in bytes (413 beyond it).
     #[arg(long, env = "POE_HOST_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY)]
     pub max_body_bytes: usize,
@@ -189,6 +221,12 @@ fn poe_api(value: &str) -> Result<Arc<PoeApi>, String> {
     PoeApi::new(value).map(Arc::new).map_err(|e| format!("{e:#}"))
 }
 
+/// `--http-connect-timeout-secs`: the one outbound client every bot's requests share.
+fn outbound_client(text: &str) -> Result<Arc<OutboundClient>, String> {
+    let secs = limits::secs(seconds(text)?)?;
+    OutboundClient::new(secs).map(Arc::new).map_err(|e| format!("{e:#}"))
+}
+
 /// A `--…-secs` value: a number of seconds that `limits::secs` accepts.
 fn seconds(text: &str) -> Result<f64, String> {
     let value: f64 = text.parse().map_err(|_| format!("{text} is not a number"))?;
@@ -240,6 +278,17 @@ impl ServeArgs {
                         max_read_bytes: self.bot_query_max_read_mib << 20,
                     },
                     callable_bots: None,
+                },
+                outbound: OutboundConfig {
+                    client: self.outbound_client.clone(),
+                    allow: AllowList::default(),
+                    limits: OutboundLimits {
+                        max_requests: self.http_max_requests,
+                        max_concurrent: self.http_max_concurrent,
+                        first_byte_timeout: Duration::from_secs_f64(self.http_first_byte_timeout_secs),
+                        between_bytes_timeout: Duration::from_secs_f64(self.http_between_bytes_timeout_secs),
+                        max_response_bytes: self.http_max_response_mib << 20,
+                    },
                 },
             },
             engine: EngineOptions {

@@ -144,6 +144,7 @@ impl TestHost {
                     limits: options.bot_query_limits,
                     callable_bots: None,
                 },
+                outbound: Default::default(),
             },
             engine: EngineOptions {
                 pool_size: options.pool_size,

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::bots::guest_env::{EnvSource, GuestEnv};
 use crate::bots::regular_file::{FileError, RegularFile};
 use crate::capabilities::bot_query::config::{BotQueryConfig, BotQueryOverrides};
+use crate::capabilities::outbound::config::{OutboundConfig, OutboundOverrides};
 use crate::http::auth::AccessKey;
 use crate::sandbox::admission::QueuePolicy;
 use crate::sandbox::limits::{LimitOverrides, Limits};
@@ -30,6 +32,8 @@ pub struct HostDefaults {
     pub queue: QueuePolicy,
     /// Calls to other bots: the client and the bounds of every bot without its own.
     pub bot_query: BotQueryConfig,
+    /// Outbound HTTP: the shared client and the bounds of every bot without its own.
+    pub outbound: OutboundConfig,
 }
 
 /// Everything the host needs to know about one bot besides its code.
@@ -43,6 +47,8 @@ pub struct BotConfig {
     pub limits: Limits,
     /// Calls to other bots.
     pub bot_query: BotQueryConfig,
+    /// Outbound HTTP: where to, and its bounds.
+    pub outbound: Arc<OutboundConfig>,
     /// The environment variables the bot sees.
     pub env: GuestEnv,
 }
@@ -56,6 +62,10 @@ struct Sidecar {
     limits: LimitOverrides,
     #[serde(default)]
     bot_query: BotQueryOverrides,
+    #[serde(default)]
+    allowed_outbound_hosts: Vec<String>,
+    #[serde(default)]
+    outbound_http: OutboundOverrides,
     #[serde(default)]
     env: BTreeMap<String, EnvSource>,
 }
@@ -106,6 +116,10 @@ pub fn load_config(wasm_path: &Path, defaults: &HostDefaults) -> Result<BotConfi
         .bot_query
         .with_overrides(&sidecar.bot_query)
         .map_err(|message| ConfigError::Invalid { path: shown.clone(), message })?;
+    let outbound = defaults
+        .outbound
+        .with_overrides(&sidecar.allowed_outbound_hosts, &sidecar.outbound_http)
+        .map_err(|message| ConfigError::Invalid { path: shown.clone(), message })?;
     let dir = wasm_path.parent().unwrap_or(Path::new("."));
     let env = GuestEnv::resolve(&sidecar.env, dir)
         .map_err(|message| ConfigError::Invalid { path: shown.clone(), message })?;
@@ -114,6 +128,7 @@ pub fn load_config(wasm_path: &Path, defaults: &HostDefaults) -> Result<BotConfi
         insert_attachment_messages: sidecar.insert_attachment_messages.unwrap_or(true),
         limits,
         bot_query,
+        outbound: Arc::new(outbound),
         env,
     })
 }

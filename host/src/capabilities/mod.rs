@@ -4,3 +4,4 @@
 //! which the Store's data implements (as wasmtime-wasi's `WasiView` does).
 
 pub mod bot_query; // poe:bot/bot-query: calling other Poe bots with the bot's own key
+pub mod outbound; // wasi:http/outgoing-handler: HTTP to the destinations a sidecar grants

@@ -9,9 +9,12 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bots::guest_env::GuestEnv;
 use crate::capabilities::bot_query::{BotQueryCtx, BotQueryCtxView, BotQueryView};
+use crate::capabilities::outbound::OutboundHooks;
+use crate::capabilities::outbound::config::OutboundConfig;
 use crate::guest::bindings::{Level, poe::bot::logging, poe::bot::responder, types};
 use crate::guest::guest_log::GuestLog;
 use crate::guest::output::Output;
@@ -43,6 +46,9 @@ pub struct BotCtx {
     heavy: HeavySlot,
     /// Calls to other bots (`poe:bot/bot-query`).
     bot_query: BotQueryCtx,
+    /// Outbound HTTP (`wasi:http`): header limits, and the policy every request passes.
+    http: WasiHttpCtx,
+    outbound: OutboundHooks,
 }
 
 impl BotCtx {
@@ -50,10 +56,12 @@ impl BotCtx {
     /// environment variables the bot's sidecar grants (`env`);
     /// stdout and stderr go to the host log. `heavy` is the call's claim on CPU beyond its
     /// light phase (see `fairness`).
-    /// `bot_query` is the state of the bot-query capability (disabled outside queries).
+    /// `bot_query` is the state of the bot-query capability (disabled outside queries);
+    /// `outbound` the bot's outbound HTTP policy.
     pub fn new(
         bot: Arc<str>,
         env: &GuestEnv,
+        outbound: Arc<OutboundConfig>,
         limits: &Limits,
         output: Option<Output>,
         heavy: HeavySlot,
@@ -80,7 +88,22 @@ impl BotCtx {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let max_ticks = limits.cpu_ticks();
-        Self { bot, wasi, table, log, store_limits, output, ticks: 0, max_ticks, heavy, bot_query }
+        let outbound = OutboundHooks::new(bot.clone(), outbound);
+        let http = WasiHttpCtx::new();
+        Self {
+            bot,
+            wasi,
+            table,
+            log,
+            store_limits,
+            output,
+            ticks: 0,
+            max_ticks,
+            heavy,
+            bot_query,
+            http,
+            outbound,
+        }
     }
 
     /// Wire `store` to this context's limits: memory caps, and an epoch callback that
@@ -123,6 +146,12 @@ impl WasiView for BotCtx {
 impl BotQueryView for BotCtx {
     fn bot_query(&mut self) -> BotQueryCtxView<'_> {
         BotQueryCtxView { ctx: &mut self.bot_query, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for BotCtx {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
     }
 }
 

@@ -179,7 +179,9 @@ fn new_store(
     slot: HeavySlot,
     bot_query: BotQueryCtx,
 ) -> Store<BotCtx> {
-    let ctx = BotCtx::new(bot.name.clone(), &bot.config.env, &bot.config.limits, output, slot, bot_query);
+    let config = &bot.config;
+    let outbound = config.outbound.clone();
+    let ctx = BotCtx::new(bot.name.clone(), &config.env, outbound, &config.limits, output, slot, bot_query);
     let mut store = Store::new(bot.pre.engine(), ctx);
     BotCtx::install_limits(&mut store);
     store
