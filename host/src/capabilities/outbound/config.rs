@@ -51,8 +51,8 @@ impl Default for OutboundLimits {
     }
 }
 
-/// Everything a bot's requests need from the host.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything a bot's requests need from the host; by default, nowhere to go.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct OutboundConfig {
     /// The client all bots share.
     pub client: Arc<OutboundClient>,
@@ -60,12 +60,6 @@ pub struct OutboundConfig {
     pub allow: AllowList,
     /// Bounds per response.
     pub limits: OutboundLimits,
-}
-
-impl Default for OutboundConfig {
-    fn default() -> Self {
-        Self { client: Arc::default(), allow: AllowList::default(), limits: OutboundLimits::default() }
-    }
 }
 
 impl OutboundConfig {
