@@ -15,6 +15,8 @@ const GUESTS: &[(&str, &str)] = &[
     ("MISBEHAVE", "misbehave"),
     ("NOT_A_BOT", "not-a-bot"),
     ("CALLER", "caller"),
+    ("FETCHER", "fetcher"),
+    ("RELAY", "relay"),
 ];
 
 fn main() {

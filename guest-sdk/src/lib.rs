@@ -25,6 +25,7 @@ extern crate self as poe_bot;
 pub mod bindings;
 mod bot;
 pub mod bot_query;
+pub mod http;
 pub mod log;
 mod request;
 mod responder;

@@ -11,6 +11,8 @@ mod edges;
 mod harness;
 mod interop;
 mod old_bots;
+mod outbound;
+mod raw_http;
 mod reload;
 mod sandbox;
 mod showcase;

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::standin::caller_calls;
 use crate::harness::*;
+use crate::raw_http::{RawRequest, chunk, read_request};
 
 const SSE_HEAD: &str =
     "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
@@ -34,7 +35,7 @@ async fn hostile_upstream() -> (String, mpsc::UnboundedReceiver<String>) {
 }
 
 async fn serve(mut socket: TcpStream, seen: mpsc::UnboundedSender<String>) {
-    let Some((path, body)) = read_request(&mut socket).await else { return };
+    let Some(RawRequest { path, body, .. }) = read_request(&mut socket).await else { return };
     let report = body.contains("\"report_error\"");
     let _ = seen.send(format!("{} {path}", if report { "REPORT" } else { "POST" }));
     if report {
@@ -61,36 +62,6 @@ async fn serve(mut socket: TcpStream, seen: mpsc::UnboundedSender<String>) {
         }
         _ => socket.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").await,
     };
-}
-
-/// The request line's path and the body, or `None` if the connection ended first.
-async fn read_request(socket: &mut TcpStream) -> Option<(String, String)> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    let head_end = loop {
-        let n = socket.read(&mut buf).await.ok().filter(|&n| n > 0)?;
-        data.extend_from_slice(&buf[..n]);
-        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
-    let length = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
-        })
-        .unwrap_or(0);
-    while data.len() < head_end + length {
-        let n = socket.read(&mut buf).await.ok().filter(|&n| n > 0)?;
-        data.extend_from_slice(&buf[..n]);
-    }
-    let path = head.split_whitespace().nth(1)?.to_owned();
-    Some((path, String::from_utf8_lossy(&data[head_end..]).to_string()))
-}
-
-fn chunk(text: &str) -> String {
-    format!("{:x}\r\n{text}\r\n", text.len())
 }
 
 async fn send_events(socket: &mut TcpStream, events: &str) -> std::io::Result<()> {
