@@ -1,5 +1,5 @@
 //! Bots built with `cargo component build` (wasm32-wasip1 + the WASI adapter) load and
-//! answer like ones built for wasm32-wasip2, calls to other bots included.
+//! answer like ones built for wasm32-wasip2, calls to other bots and outbound HTTP included.
 
 use std::process::Command;
 
@@ -28,6 +28,8 @@ async fn bots_built_with_cargo_component_load_and_answer() {
                 "showcase",
                 "-p",
                 "allcaps",
+                "-p",
+                "relay",
                 "--target-dir",
             ])
             .arg(&target_dir)
@@ -44,9 +46,12 @@ async fn bots_built_with_cargo_component_load_and_answer() {
         let wasm = target_dir.join(format!("wasm32-wasip1/release/{name}.wasm"));
         Box::leak(wasm.display().to_string().into_boxed_str())
     };
-    let bots = vec![("echo", built("echo")), ("allcaps", built("allcaps"))];
+    let bots = vec![("echo", built("echo")), ("allcaps", built("allcaps")), ("relay", built("relay"))];
     let poe_api_base = crate::bot_query::standin::standin().base.clone();
-    let host = TestHost::with(Options { bots, poe_api_base, ..Options::default() }).await;
+    let up = crate::outbound::upstream::start().await;
+    let relay = crate::outbound::relay_sidecar(&up);
+    let sidecars = vec![("relay", relay)];
+    let host = TestHost::with(Options { bots, sidecars, poe_api_base, ..Options::default() }).await;
     let events = host.query("echo", "built by cargo component").await;
     assert_eq!(
         pairs(&events),
@@ -57,5 +62,11 @@ async fn bots_built_with_cargo_component_load_and_answer() {
     assert_eq!(
         pairs(&events)[..2],
         [("text", &json!({"text": "CALLS "})), ("text", &json!({"text": "WORK"}))]
+    );
+    // And one making outbound HTTP requests: wasi:http through the adapter.
+    let events = host.query("relay", "over wasi:http").await;
+    assert_eq!(
+        pairs(&events),
+        [("text", &json!({"text": "over "})), ("text", &json!({"text": "wasi:http"})), ("done", &json!({}))]
     );
 }

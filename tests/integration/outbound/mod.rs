@@ -3,7 +3,7 @@
 //! where a request may go (allowlist, SSRF guard), each bound, streaming, and a client's
 //! disconnect cancelling the bot's request.
 
-mod upstream;
+pub mod upstream;
 
 use std::time::Duration;
 
@@ -29,14 +29,19 @@ fn allow(up: &Upstream) -> String {
     format!("allowed_outbound_hosts = [{:?}]\n", up.base)
 }
 
+/// `relay`'s sidecar for `up`: granted it, with its base URL, key and a model.
+pub fn relay_sidecar(up: &Upstream) -> String {
+    format!(
+        "{}[env]\nOPENAI_BASE_URL = \"{}/v1\"\nOPENAI_API_KEY = {OPENAI_KEY:?}\nOPENAI_MODEL = \"test-model\"\n",
+        allow(up),
+        up.base
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_streams_a_chat_completion_with_the_key_from_its_sidecar() {
     let up = upstream::start().await;
-    let sidecar = format!(
-        "{}[env]\nOPENAI_BASE_URL = \"{}/v1\"\nOPENAI_API_KEY = {OPENAI_KEY:?}\nOPENAI_MODEL = \"test-model\"\n",
-        allow(&up),
-        up.base
-    );
+    let sidecar = relay_sidecar(&up);
     let wrong_key = sidecar.replace(OPENAI_KEY, "sk-wrong");
     let host = host(&[("relay", guests::RELAY, sidecar), ("relay_badkey", guests::RELAY, wrong_key)]).await;
     let conversation = json!([
