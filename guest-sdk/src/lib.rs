@@ -22,9 +22,11 @@
 
 extern crate self as poe_bot;
 
+pub mod attachments;
 pub mod bindings;
 mod bot;
 pub mod bot_query;
+pub mod cost;
 pub mod http;
 pub mod log;
 mod request;

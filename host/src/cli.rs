@@ -21,6 +21,7 @@ use crate::capabilities::outbound::{
     client::OutboundClient,
     config::{OutboundConfig, OutboundLimits},
 };
+use crate::capabilities::platform::{self, config::PlatformConfig};
 use crate::guest::engine::{DEFAULT_POOL_SIZE, EngineOptions};
 use crate::guest::loader::DEFAULT_MAX_BOT_BYTES;
 use crate::http::auth::AccessKey;
@@ -99,6 +100,11 @@ pub struct ServeArgs {
     /// Where bots' calls to other bots go: `{URL}{bot_name}`, fastapi_poe's `base_url`.
     #[arg(long, env = "POE_HOST_POE_API_BASE", default_value = bot_query::client::DEFAULT_POE_API_BASE, value_parser = poe_api)]
     pub poe_api_base: Arc<PoeApi>,
+
+    /// Where bots' file uploads go: `{URL}file_upload_3RD_PARTY_POST` (fastapi_poe's
+    /// `base_url` of `post_message_attachment`). Cost calls go to `{--poe-api-base}cost/…`.
+    #[arg(long, env = "POE_HOST_POE_UPLOAD_BASE", default_value = platform::config::DEFAULT_UPLOAD_BASE, value_parser = upload_base)]
+    pub poe_upload_base: String,
 
     /// Calls to other bots one response may make (a sidecar's [bot_query] max_calls overrides).
     #[arg(long, env = "POE_HOST_BOT_QUERY_MAX_CALLS", default_value_t = bot_query::config::DEFAULT_MAX_CALLS, value_parser = clap::value_parser!(u32).range(1..))]
@@ -221,6 +227,12 @@ fn poe_api(value: &str) -> Result<Arc<PoeApi>, String> {
     PoeApi::new(value).map(Arc::new).map_err(|e| format!("{e:#}"))
 }
 
+/// `--poe-upload-base`: an http(s) URL.
+fn upload_base(value: &str) -> Result<String, String> {
+    let api = PoeApi::new(bot_query::client::DEFAULT_POE_API_BASE).map_err(|e| format!("{e:#}"))?;
+    PlatformConfig::new(Arc::new(api), value).map(|_| value.to_owned()).map_err(|e| format!("{e:#}"))
+}
+
 /// `--http-connect-timeout-secs`: the one outbound client every bot's requests share.
 fn outbound_client(text: &str) -> Result<Arc<OutboundClient>, String> {
     let secs = limits::secs(seconds(text)?)?;
@@ -279,6 +291,10 @@ impl ServeArgs {
                     },
                     callable_bots: None,
                 },
+                platform: Arc::new(
+                    PlatformConfig::new(self.poe_api_base.clone(), &self.poe_upload_base)
+                        .expect("--poe-upload-base was checked when parsed"),
+                ),
                 outbound: OutboundConfig {
                     client: self.outbound_client.clone(),
                     allow: AllowList::default(),

@@ -10,9 +10,9 @@ use crate::harness::*;
 fn check_accepts_a_bot() {
     let summary = check_file(std::path::Path::new(guests::ECHO)).unwrap();
     assert!(summary.starts_with("ok: "), "{summary}");
-    assert!(summary.contains("exports poe:bot/handler@0.1.1"), "{summary}");
+    assert!(summary.contains("exports poe:bot/handler@0.1.2"), "{summary}");
     let summary = check_file(std::path::Path::new(guests::ALLCAPS)).unwrap();
-    assert!(summary.contains("poe:bot/bot-query@0.1.1"), "the capabilities it imports: {summary}");
+    assert!(summary.contains("poe:bot/bot-query@0.1.2"), "the capabilities it imports: {summary}");
 }
 
 #[test]
@@ -25,7 +25,7 @@ fn check_accepts_a_bot_built_against_0_1_0_and_names_its_version() {
 #[test]
 fn check_names_the_missing_export_of_a_wrong_world_component() {
     let error = format!("{:#}", check_file(std::path::Path::new(guests::NOT_A_BOT)).unwrap_err());
-    assert!(error.contains("does not export poe:bot/handler@0.1.1"), "{error}");
+    assert!(error.contains("does not export poe:bot/handler@0.1.2"), "{error}");
 }
 
 #[test]

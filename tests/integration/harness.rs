@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use poe_host::bots::sidecar::HostDefaults;
 use poe_host::capabilities::bot_query::client::PoeApi;
 use poe_host::capabilities::bot_query::config::{BotQueryConfig, QueryLimits};
+use poe_host::capabilities::platform::config::{DEFAULT_UPLOAD_BASE, PlatformConfig};
 use poe_host::http::body::DEFAULT_BODY_BYTES_IN_FLIGHT;
 use poe_host::http::connection::{ConnectionLimits, DEFAULT_WRITE_TIMEOUT};
 use poe_host::http::routes::{DEFAULT_MAX_BODY, DEFAULT_READ_TIMEOUT};
@@ -25,6 +26,10 @@ pub mod guests {
 pub const OLD_ECHO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/wit-0.1.0/echo.wasm");
 /// The showcase bot as built against `poe:bot@0.1.0`.
 pub const OLD_SHOWCASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/wit-0.1.0/showcase.wasm");
+/// `allcaps` as built against `poe:bot@0.1.1` (calls other bots).
+pub const OLD_ALLCAPS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/wit-0.1.1/allcaps.wasm");
+/// `relay` as built against `poe:bot@0.1.1` (outbound HTTP).
+pub const OLD_RELAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/wit-0.1.1/relay.wasm");
 
 /// The key test hosts use unless told otherwise (32 characters, like Poe's).
 pub const KEY: &str = "test-key-0123456789abcdefghijklm";
@@ -68,6 +73,8 @@ pub struct Options {
     pub poe_api_base: String,
     /// Bounds of bots' calls to other bots.
     pub bot_query_limits: QueryLimits,
+    /// `--poe-upload-base`.
+    pub poe_upload_base: String,
 }
 
 impl Default for Options {
@@ -90,6 +97,7 @@ impl Default for Options {
             queue: QueuePolicy::default(),
             poe_api_base: "http://127.0.0.1:9/bot/".into(),
             bot_query_limits: QueryLimits::default(),
+            poe_upload_base: DEFAULT_UPLOAD_BASE.into(),
         }
     }
 }
@@ -145,6 +153,10 @@ impl TestHost {
                     callable_bots: None,
                 },
                 outbound: Default::default(),
+                platform: Arc::new(PlatformConfig::new(
+                    Arc::new(PoeApi::new(&options.poe_api_base)?),
+                    &options.poe_upload_base,
+                )?),
             },
             engine: EngineOptions {
                 pool_size: options.pool_size,

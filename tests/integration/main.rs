@@ -12,6 +12,7 @@ mod harness;
 mod interop;
 mod old_bots;
 mod outbound;
+mod platform;
 mod raw_http;
 mod reload;
 mod sandbox;

@@ -1,5 +1,5 @@
-//! Never break a built bot: bots built against `poe:bot@0.1.0` (committed in
-//! `tests/fixtures/wit-0.1.0/`, never rebuilt) load on today's host and answer exactly as
+//! Never break a built bot: bots built against `poe:bot@0.1.0` and `0.1.1` (committed in
+//! `tests/fixtures/wit-0.1.*/`, never rebuilt) load on today's host and answer exactly as
 //! the same bots built today do.
 
 use serde_json::json;
@@ -29,4 +29,26 @@ async fn bots_built_against_0_1_0_answer_as_todays_builds_do() {
     let settings = json!({"version": "1.2", "type": "settings"});
     let (old, new) = (host.post("old-showcase", &settings).await, host.post("showcase", &settings).await);
     assert_eq!((old.status(), old.text().await.unwrap()), (new.status(), new.text().await.unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_built_against_0_1_1_answer_as_todays_builds_do() {
+    let up = crate::outbound::upstream::start().await;
+    let relay = crate::outbound::relay_sidecar(&up);
+    let bots = vec![
+        ("allcaps", guests::ALLCAPS),
+        ("old-allcaps", OLD_ALLCAPS),
+        ("relay", guests::RELAY),
+        ("old-relay", OLD_RELAY),
+    ];
+    let sidecars = vec![("relay", relay.clone()), ("old-relay", relay)];
+    let poe_api_base = crate::bot_query::standin::standin().base.clone();
+    let host = TestHost::with(Options { bots, sidecars, poe_api_base, ..Options::default() }).await;
+    // Calls to other bots (0.1.1's bot-query) and outbound HTTP (wasi:http) both still work.
+    let old = host.query("old-allcaps", "calls still work").await;
+    assert_eq!(old, host.query("allcaps", "calls still work").await);
+    assert_eq!(old[0].data["text"], "CALLS ");
+    let old = host.query("old-relay", "streams still work").await;
+    assert_eq!(old, host.query("relay", "streams still work").await);
+    assert_eq!(old.len(), 4, "{old:?}");
 }

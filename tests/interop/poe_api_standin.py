@@ -31,17 +31,30 @@ Both behave alike, driven by the content of the last user message:
                         text in response")
   data                  text "saved", then data {"metadata": "state-1"} (unknown to the client)
 
+Poe's other APIs, as fastapi_poe's client calls them:
+
+  POST /poe_api/file_upload_3RD_PARTY_POST   the upload API: 200 {"attachment_url":
+                        "https://files.test/NAME", "mime_type": the part's content type, or
+                        "text/html" for a URL}; with the file name "fail.txt", 500 every time
+  POST /bot/cost/ID/authorize|capture   the cost API, answering an event stream: `result`
+                        {"status": "success"}, or {"status": "insufficient funds"} when an amount
+                        exceeds 100000; for ID "broken", 500 with two `message` events
+
 Every HTTP request is recorded before fastapi_poe sees it (report_error POSTs included):
 `GET /_received` returns them as a JSON list of {"method", "path", "headers" (names lower-cased),
-"body" (parsed JSON, or null), "raw_body" (the body as text, for field order)}; `DELETE /_received`
+"body" (parsed JSON, or null), "raw_body" (the body as text, for field order), "form" (an upload's fields, each
+{"name", "filename", "content_type", "value"}, or null)}; `DELETE /_received`
 clears the list and the `flaky` counts. Neither needs the key.
 """
 
 import asyncio
+import email
+import email.policy
 import json
 import re
 import sys
 import threading
+import urllib.parse
 from collections import Counter
 
 import fastapi_poe as fp
@@ -160,7 +173,12 @@ class Recorder:
             "body": parse_json(body),
             "raw_body": body.decode("utf-8", "replace"),
         }
+        record["form"] = form_of(record["headers"].get("content-type", ""), body)
         self.received.append(record)
+        if scope["path"] == "/poe_api/file_upload_3RD_PARTY_POST":
+            return await upload_answer(send, record)
+        if scope["path"].startswith("/bot/cost/"):
+            return await cost_answer(send, scope["path"], record["body"])
         if self.first_flaky_try(record):
             return await respond(send, 500, "text/plain; charset=utf-8", b"Internal Server Error")
         await self.app(scope, replay(body, receive), send)
@@ -209,6 +227,46 @@ def replay(body: bytes, receive):
         return await receive()
 
     return replayed
+
+
+def form_of(content_type: str, body: bytes) -> list[dict] | None:
+    """An upload's fields in order, by the standard library's parsers (not httpx's or ours)."""
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        pairs = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
+        return [{"name": k, "filename": None, "content_type": None, "value": v} for k, v in pairs]
+    if content_type.startswith("multipart/form-data"):
+        message = email.message_from_bytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body, policy=email.policy.HTTP)
+        return [
+            {
+                "name": part.get_param("name", header="content-disposition"),
+                "filename": part.get_filename(),
+                "content_type": part.get_content_type() if part.get("content-type") else None,
+                "value": part.get_payload(decode=True).decode("utf-8", "replace"),
+            }
+            for part in message.iter_parts()
+        ]
+    return None
+
+
+async def upload_answer(send, record: dict) -> None:
+    form = {f["name"]: f for f in record["form"] or []}
+    if "file" in form and form["file"]["filename"] == "fail.txt":
+        return await respond(send, 500, "text/plain", b"upload broke")
+    name = form["file"]["filename"] if "file" in form else form.get("download_filename", {}).get("value", "download")
+    mime = form["file"]["content_type"] if "file" in form else "text/html"
+    answer = {"attachment_url": f"https://files.test/{name}", "mime_type": mime}
+    await respond(send, 200, "application/json", json.dumps(answer).encode())
+
+
+async def cost_answer(send, path: str, body) -> None:
+    if path.split("/")[3] == "broken":
+        events = b'event: error\r\ndata: {"message": "cost "}\r\n\r\nevent: error\r\ndata: {"message": "broke"}\r\n\r\n'
+        return await respond(send, 500, "text/event-stream", events)
+    amounts = body.get("amounts", []) if isinstance(body, dict) else []
+    refused = any(a.get("amount_usd_milli_cents", 0) > 100000 for a in amounts)
+    status = "insufficient funds" if refused else "success"
+    events = f'event: result\r\ndata: {json.dumps({"status": status})}\r\n\r\n'.encode()
+    await respond(send, 200, "text/event-stream", events)
 
 
 def headers_of(scope) -> dict[str, str]:

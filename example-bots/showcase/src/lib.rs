@@ -2,10 +2,14 @@
 //!
 //! Try `stream 3`, `replace`, `suggest`, `meta`, `data`, `error`, `panic`, `attach`, `json`,
 //! `inspect`, `ids` or `sleep 100`. The integration tests use it to check every event on the
-//! wire. Build: `cargo component build --release -p showcase` or
+//! wire. Three commands call Poe's own APIs with the bot's access key: `upload NAME TEXT`
+//! (a file of that text; `upload-inline` shows it inline), `upload-url URL [NAME]`, and
+//! `cost N` (authorize, then capture N milli-cents). Build: `cargo component build --release -p showcase` or
 //! `cargo build --release -p showcase --target wasm32-wasip2`.
 use std::time::Duration;
 
+use poe_bot::attachments::{self, Upload};
+use poe_bot::cost::{self, CostItem};
 use poe_bot::{
     BotResult, ContentType, ErrorResponse, ErrorType, MetaResponse, PoeBot, QueryRequest, Responder,
     SettingsRequest, SettingsResponse, export_bot,
@@ -65,6 +69,28 @@ impl PoeBot for Showcase {
                 std::thread::sleep(Duration::from_millis(ms));
                 out.text("woke")
             }
+            "upload" | "upload-inline" => {
+                let (name, contents) = (arg.unwrap_or("file.txt"), text.splitn(3, ' ').nth(2).unwrap_or(""));
+                let mut upload = Upload::bytes(contents.as_bytes().to_vec(), name);
+                if command == "upload-inline" {
+                    upload = upload.inline();
+                }
+                uploaded(out, attachments::post_message_attachment(upload)?)
+            }
+            "upload-url" => {
+                let mut upload = Upload::url(arg.unwrap_or_default());
+                if let Some(name) = words.next() {
+                    upload = upload.named(name);
+                }
+                uploaded(out, attachments::post_message_attachment(upload)?)
+            }
+            "cost" => {
+                let amount =
+                    [CostItem::new(arg.and_then(|n| n.parse().ok()).unwrap_or(1000)).described("showcase")];
+                cost::authorize_cost(&amount)?;
+                cost::capture_cost(&amount)?;
+                out.text(format!("charged {}", amount[0].amount_usd_milli_cents))
+            }
             other => out.text(format!("unknown command: {other}")),
         }
     }
@@ -97,6 +123,14 @@ fn inspect(request: &QueryRequest) -> String {
         .map(|m| serde_json::json!({"role": m.role.as_str(), "content": m.content}))
         .collect();
     serde_json::Value::Array(messages).to_string()
+}
+
+/// Say where an upload went: its URL and type, or its inline reference.
+fn uploaded(out: &Responder, file: poe_bot::FileAttachment) -> BotResult {
+    match file.inline_ref {
+        Some(r) => out.text(format!("![{}][{r}]", file.name)),
+        None => out.text(format!("uploaded {} {}", file.url, file.content_type)),
+    }
 }
 
 export_bot!(Showcase);

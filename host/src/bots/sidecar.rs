@@ -11,6 +11,7 @@ use crate::bots::guest_env::{EnvSource, GuestEnv};
 use crate::bots::regular_file::{FileError, RegularFile};
 use crate::capabilities::bot_query::config::{BotQueryConfig, BotQueryOverrides};
 use crate::capabilities::outbound::config::{OutboundConfig, OutboundOverrides};
+use crate::capabilities::platform::config::PlatformConfig;
 use crate::http::auth::AccessKey;
 use crate::sandbox::admission::QueuePolicy;
 use crate::sandbox::limits::{LimitOverrides, Limits};
@@ -34,6 +35,8 @@ pub struct HostDefaults {
     pub bot_query: BotQueryConfig,
     /// Outbound HTTP: the shared client and the bounds of every bot without its own.
     pub outbound: OutboundConfig,
+    /// Where uploads and cost calls go.
+    pub platform: Arc<PlatformConfig>,
 }
 
 /// Everything the host needs to know about one bot besides its code.
@@ -49,6 +52,8 @@ pub struct BotConfig {
     pub bot_query: BotQueryConfig,
     /// Outbound HTTP: where to, and its bounds.
     pub outbound: Arc<OutboundConfig>,
+    /// Where uploads and cost calls go.
+    pub platform: Arc<PlatformConfig>,
     /// The environment variables the bot sees.
     pub env: GuestEnv,
 }
@@ -129,6 +134,7 @@ pub fn load_config(wasm_path: &Path, defaults: &HostDefaults) -> Result<BotConfi
         limits,
         bot_query,
         outbound: Arc::new(outbound),
+        platform: defaults.platform.clone(),
         env,
     })
 }

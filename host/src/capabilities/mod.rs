@@ -4,4 +4,5 @@
 //! which the Store's data implements (as wasmtime-wasi's `WasiView` does).
 
 pub mod bot_query; // poe:bot/bot-query: calling other Poe bots with the bot's own key
-pub mod outbound; // wasi:http/outgoing-handler: HTTP to the destinations a sidecar grants
+pub mod outbound;
+pub mod platform; // poe:bot/attachments and poe:bot/cost: Poe's upload and cost APIs, with the bot's key // wasi:http/outgoing-handler: HTTP to the destinations a sidecar grants

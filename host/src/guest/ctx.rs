@@ -15,6 +15,7 @@ use crate::bots::guest_env::GuestEnv;
 use crate::capabilities::bot_query::{BotQueryCtx, BotQueryCtxView, BotQueryView};
 use crate::capabilities::outbound::OutboundHooks;
 use crate::capabilities::outbound::config::OutboundConfig;
+use crate::capabilities::platform::{PlatformCtx, PlatformCtxView, PlatformView};
 use crate::guest::bindings::{Level, poe::bot::logging, poe::bot::responder, types};
 use crate::guest::guest_log::GuestLog;
 use crate::guest::output::Output;
@@ -46,6 +47,8 @@ pub struct BotCtx {
     heavy: HeavySlot,
     /// Calls to other bots (`poe:bot/bot-query`).
     bot_query: BotQueryCtx,
+    /// Uploads and costs (`poe:bot/attachments`, `poe:bot/cost`).
+    pub platform: PlatformCtx,
     /// Outbound HTTP (`wasi:http`): header limits, and the policy every request passes.
     http: WasiHttpCtx,
     outbound: OutboundHooks,
@@ -57,7 +60,8 @@ impl BotCtx {
     /// stdout and stderr go to the host log. `heavy` is the call's claim on CPU beyond its
     /// light phase (see `fairness`).
     /// `bot_query` is the state of the bot-query capability (disabled outside queries);
-    /// `outbound` the bot's outbound HTTP policy.
+    /// `platform` that of uploads and costs; `outbound` the bot's outbound HTTP policy.
+    #[expect(clippy::too_many_arguments, reason = "one per part of the call's state")]
     pub fn new(
         bot: Arc<str>,
         env: &GuestEnv,
@@ -66,6 +70,7 @@ impl BotCtx {
         output: Option<Output>,
         heavy: HeavySlot,
         bot_query: BotQueryCtx,
+        platform: PlatformCtx,
     ) -> Self {
         // Built inside the call's `request` span, which the log carries to stdout's task.
         let log = GuestLog::new(bot.clone(), limits.max_log_bytes, tracing::Span::current());
@@ -101,6 +106,7 @@ impl BotCtx {
             max_ticks,
             heavy,
             bot_query,
+            platform,
             http,
             outbound,
         }
@@ -146,6 +152,12 @@ impl WasiView for BotCtx {
 impl BotQueryView for BotCtx {
     fn bot_query(&mut self) -> BotQueryCtxView<'_> {
         BotQueryCtxView { ctx: &mut self.bot_query, table: &mut self.table }
+    }
+}
+
+impl PlatformView for BotCtx {
+    fn platform(&mut self) -> PlatformCtxView<'_> {
+        PlatformCtxView { ctx: &mut self.platform, output: self.output.as_mut() }
     }
 }
 

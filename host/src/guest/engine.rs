@@ -10,7 +10,7 @@ use anyhow::Context;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use crate::capabilities::{bot_query, outbound};
+use crate::capabilities::{bot_query, outbound, platform};
 use crate::guest::bindings::poe::bot::{logging, responder, types};
 use crate::guest::ctx::BotCtx;
 pub use crate::sandbox::admission::DEFAULT_POOL_SIZE;
@@ -89,6 +89,7 @@ pub fn new_linker(engine: &Engine) -> anyhow::Result<Linker<BotCtx>> {
     };
     poe_bot(&mut linker).map_err(anyhow::Error::from).context("failed to link poe:bot")?;
     bot_query::add_to_linker(&mut linker).context("failed to link poe:bot/bot-query")?;
+    platform::add_to_linker(&mut linker).context("failed to link poe:bot/attachments and poe:bot/cost")?;
     outbound::add_to_linker(&mut linker).context("failed to link wasi:http")?;
     Ok(linker)
 }

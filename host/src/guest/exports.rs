@@ -22,7 +22,7 @@ use crate::guest::ctx::BotCtx;
 
 /// The export every bot must provide. Bots built against an earlier `0.1.x` export it
 /// under their version; wasmtime finds those by semver, as it does their imports.
-pub const HANDLER_EXPORT: &str = "poe:bot/handler@0.1.1";
+pub const HANDLER_EXPORT: &str = "poe:bot/handler@0.1.2";
 
 /// The `handler` interface's functions, each checked against its WIT type.
 #[derive(Clone)]

@@ -29,6 +29,8 @@ const ADDRESS_SPACE_END: u64 = 1 << 32;
 pub enum Fault {
     /// The guest returned an error from `get-response`.
     Returned(String),
+    /// The guest gave up after Poe refused a cost (fastapi_poe's `InsufficientFundError`).
+    InsufficientFunds,
     /// The guest trapped (panic, unreachable, bad memory access, …).
     Trap(String),
     /// The guest overflowed its stack: wasm's native stack, or (a Rust guest) its shadow
@@ -92,6 +94,15 @@ impl Fault {
         let (allow_retry, raw_response) = match self {
             Fault::Returned(message) => (false, Some(message.clone())),
             Fault::Instantiate(_) => (true, None),
+            Fault::InsufficientFunds => {
+                let error_type = Some(crate::guest::bindings::types::ErrorType::InsufficientFund);
+                return ErrorResponse {
+                    text: String::new(),
+                    allow_retry: true,
+                    error_type,
+                    raw_response: None,
+                };
+            }
             Fault::EmptyQuery => (false, Some(EMPTY_QUERY.into())),
             _ => (false, None),
         };
@@ -127,6 +138,7 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::Returned(message) => write!(f, "bot returned an error: {message}"),
+            Fault::InsufficientFunds => f.write_str("bot stopped: Poe refused a cost (insufficient funds)"),
             Fault::Trap(trap) => write!(f, "bot trapped: {trap}"),
             Fault::StackOverflow => f.write_str("bot overflowed its stack"),
             Fault::OutOfMemory => f.write_str("bot exceeded its memory limit"),

@@ -15,6 +15,7 @@ use wasmtime::Store;
 use wasmtime::component::{ComponentNamedList, Instance, Lift, Lower};
 
 use crate::capabilities::bot_query::BotQueryCtx;
+use crate::capabilities::platform::PlatformCtx;
 use crate::guest::bindings::types as wit;
 use crate::guest::ctx::BotCtx;
 use crate::guest::exports::Export;
@@ -67,7 +68,12 @@ async fn run_query(
     let output = Output::new(bot.name.clone(), tx.clone(), &limits);
     let config = &bot.config;
     let bot_query = BotQueryCtx::for_query(config.bot_query.clone(), config.access_key.clone());
-    let mut store = new_store(&bot, Some(output), slot, bot_query);
+    let platform = PlatformCtx::for_query(
+        config.platform.clone(),
+        config.access_key.clone(),
+        request.bot_query_id.clone(),
+    );
+    let mut store = new_store(&bot, Some(output), slot, bot_query, platform);
     let get_response = call(&bot, &mut store, &bot.exports.get_response, (request,));
     let result = tokio::select! {
         biased;
@@ -79,6 +85,10 @@ async fn run_query(
             result.unwrap_or(Err(Fault::Timeout)).and_then(|(r,)| r.map_err(Fault::returned))
         }
     };
+    // A bot giving up after Poe refused a cost ends as fastapi_poe's InsufficientFundError.
+    let refused = store.data().platform.cost_refused();
+    let result = result
+        .map_err(|f| if refused && matches!(f, Fault::Returned(_)) { Fault::InsufficientFunds } else { f });
     let output = store.data_mut().output.take().expect("query stores have an output");
     drop(store); // the instance goes back to the pool before the last events wait for the client
     let error = error_event(result, &output);
@@ -132,7 +142,7 @@ pub async fn get_settings(
     request: wit::SettingsRequest,
 ) -> Result<wit::SettingsResponse, Fault> {
     let slot = HeavySlot::default();
-    let mut store = new_store(bot, None, slot.clone(), BotQueryCtx::disabled());
+    let mut store = new_store(bot, None, slot.clone(), BotQueryCtx::disabled(), PlatformCtx::disabled());
     let settings = call(bot, &mut store, &bot.exports.get_settings, (request,));
     let (settings,) = bounded(bot, slot.drive(settings)).await?;
     Ok(settings)
@@ -152,7 +162,7 @@ pub enum Report {
 /// Deliver a report to the bot.
 pub async fn report(bot: &LoadedBot, report: Report) -> Result<(), Fault> {
     let slot = HeavySlot::default();
-    let mut store = new_store(bot, None, slot.clone(), BotQueryCtx::disabled());
+    let mut store = new_store(bot, None, slot.clone(), BotQueryCtx::disabled(), PlatformCtx::disabled());
     let exports = &bot.exports;
     let store = &mut store;
     let delivered = async {
@@ -178,10 +188,20 @@ fn new_store(
     output: Option<Output>,
     slot: HeavySlot,
     bot_query: BotQueryCtx,
+    platform: PlatformCtx,
 ) -> Store<BotCtx> {
     let config = &bot.config;
     let outbound = config.outbound.clone();
-    let ctx = BotCtx::new(bot.name.clone(), &config.env, outbound, &config.limits, output, slot, bot_query);
+    let ctx = BotCtx::new(
+        bot.name.clone(),
+        &config.env,
+        outbound,
+        &config.limits,
+        output,
+        slot,
+        bot_query,
+        platform,
+    );
     let mut store = Store::new(bot.pre.engine(), ctx);
     BotCtx::install_limits(&mut store);
     store

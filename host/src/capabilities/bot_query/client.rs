@@ -54,6 +54,11 @@ impl PoeApi {
         Ok(Self { client, base: base.to_owned() })
     }
 
+    /// The client, for Poe's other APIs (uploads, cost).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// The base URL.
     pub fn base(&self) -> &str {
         &self.base
