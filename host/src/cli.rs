@@ -55,6 +55,37 @@ pub enum Command {
         /// The component to check.
         file: PathBuf,
     },
+    /// Send a bot's settings to Poe, as fastapi_poe does when it starts (or, with --fetch,
+    /// ask Poe to fetch them from the running bot). Poe shows new settings only once synced.
+    SyncSettings(SyncArgs),
+}
+
+/// Flags of `poe-host sync-settings`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The bot: DIR/NAME.wasm, with its sidecar DIR/NAME.toml (for its access key).
+    pub name: String,
+
+    /// Directory of bots.
+    #[arg(long, env = "POE_HOST_BOTS", default_value = "./bots")]
+    pub bots: PathBuf,
+
+    /// Ask Poe to fetch the settings from the bot's server (which must be running and
+    /// reachable by Poe) instead of sending what the bot's get-settings returns.
+    #[arg(long)]
+    pub fetch: bool,
+
+    /// The bot's name on Poe, when it differs from NAME.
+    #[arg(long)]
+    pub poe_name: Option<String>,
+
+    /// Access key for a bot whose NAME.toml sets none (prefer the environment variable).
+    #[arg(long, env = "POE_ACCESS_KEY", hide_env_values = true)]
+    pub access_key: Option<String>,
+
+    /// Poe's API: settings go to `{URL}update_settings/…`.
+    #[arg(long, env = "POE_HOST_POE_API_BASE", default_value = bot_query::client::DEFAULT_POE_API_BASE, value_parser = poe_api)]
+    pub poe_api_base: Arc<PoeApi>,
 }
 
 /// Flags of `poe-host serve`.

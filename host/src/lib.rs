@@ -17,3 +17,4 @@ pub mod http; // the HTTP surface: server, routes, auth, bodies, connections, ad
 pub mod logtext; // untrusted text cut and escaped for one log line
 pub mod protocol; // Poe's wire formats: request models, WIT conversion, SSE, settings, attachments
 pub mod sandbox; // what bounds a call: limits, admission, CPU fairness, the background lane
+pub mod sync_settings; // `poe-host sync-settings NAME`, and a sidecar's `sync_settings = true`

@@ -1,10 +1,13 @@
-//! The `poe-host` binary: parse flags, set up logging, then serve or check.
+//! The `poe-host` binary: parse flags, set up logging, then serve, check or sync settings.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use poe_host::cli::{Cli, Command, ServeArgs};
+use poe_host::bots::sidecar::HostDefaults;
+use poe_host::cli::{Cli, Command, ServeArgs, SyncArgs};
+use poe_host::http::auth::AccessKey;
+use poe_host::sync_settings::Sync;
 use poe_host::{check, http::server};
 use tracing_subscriber::EnvFilter;
 
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Check { file } => check::check_file(&file).map(|summary| println!("{summary}")),
+        Command::SyncSettings(args) => sync_settings(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -54,6 +58,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = server::bind(args.listen)?;
     println!("listening on http://{}", listener.local_addr()?);
     server::serve(listener, state, shutdown_signal()).await
+}
+
+#[tokio::main]
+async fn sync_settings(args: SyncArgs) -> anyhow::Result<()> {
+    let defaults = HostDefaults {
+        access_key: args.access_key.as_deref().map(AccessKey::new),
+        ..HostDefaults::default()
+    };
+    let how = if args.fetch { Sync::Fetch } else { Sync::Update };
+    let poe_name = args.poe_name.as_deref().unwrap_or(&args.name);
+    let summary =
+        poe_host::sync_settings::run(&args.bots, &args.name, poe_name, defaults, args.poe_api_base, how)
+            .await?;
+    println!("{summary}");
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -1,10 +1,16 @@
-//! Poe's upload and cost APIs, differential: the showcase bot on poe-host and fastapi_poe's
+//! Poe's upload, cost and settings-sync APIs, differential: the showcase bot on poe-host and fastapi_poe's
 //! own `PoeBot` methods (`tests/interop/fp_platform.py`) call the same stand-in
 //! (`tests/interop/poe_api_standin.py`), which records each request, its form fields parsed
 //! by Python's standard library. The two requests must match field by field, and the file
 //! event poe-host sends must be the one fastapi_poe queues.
 
 use std::process::Command;
+use std::sync::Arc;
+
+use poe_host::bots::sidecar::HostDefaults;
+use poe_host::capabilities::bot_query::client::PoeApi;
+use poe_host::http::auth::AccessKey;
+use poe_host::sync_settings::Sync;
 
 use serde_json::{Value, json};
 
@@ -154,4 +160,70 @@ async fn costs_are_charged_as_fastapi_poe_charges_them() {
     let (events, sent) = requests_of(COSTS, host.query("showcase", "cost 5")).await;
     assert!(sent.is_empty(), "{sent:?}");
     assert!(events[0].data["raw_response"].as_str().unwrap().contains("NoBotQueryId"), "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_are_synced_as_fastapi_poe_syncs_them() {
+    let autosync = ("autosync", "sync_settings = true\n".to_owned());
+    let options = Options {
+        bots: vec![("showcase", guests::SHOWCASE), ("autosync", guests::SHOWCASE)],
+        sidecars: vec![autosync],
+        poe_api_base: standin().base.clone(),
+        ..Options::default()
+    };
+    let host = TestHost::with(options).await;
+    // `sync_settings = true`: sent after the bot loaded, without being asked.
+    let auto = format!("/bot/update_settings/autosync/{KEY}/1.2");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while requests_under(&auto).await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no settings sync after load");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let settings =
+        host.post("showcase", &json!({"version": "1.2", "type": "settings"})).await.text().await.unwrap();
+    let api = Arc::new(PoeApi::new(&standin().base).unwrap());
+    let defaults = HostDefaults { access_key: Some(AccessKey::new(KEY)), ..HostDefaults::default() };
+    let sync = |how| {
+        poe_host::sync_settings::run(
+            host.dir.path(),
+            "showcase",
+            "showcase",
+            defaults.clone(),
+            api.clone(),
+            how,
+        )
+    };
+    let prefix = "/bot/update_settings/showcase/";
+    let (summary, sent) = requests_of(prefix, sync(Sync::Update)).await;
+    assert!(summary.unwrap().contains("200"));
+    let (theirs, fp_sent) = requests_of(prefix, fastapi_poe(&["sync", "showcase", &settings])).await;
+    assert_eq!(theirs, json!({"synced": "showcase"}));
+    assert_eq!(sent, fp_sent);
+    assert_eq!(sent[0]["path"], format!("/bot/update_settings/showcase/{KEY}/1.2"));
+    assert_eq!(sent[0]["body"], serde_json::from_str::<Value>(&settings).unwrap());
+    let prefix = "/bot/fetch_settings/showcase/";
+    let (summary, sent) = requests_of(prefix, sync(Sync::Fetch)).await;
+    assert!(summary.unwrap().contains("200"));
+    let (_, fp_sent) = requests_of(prefix, fastapi_poe(&["sync", "showcase"])).await;
+    assert_eq!((sent.len(), &sent), (1, &fp_sent));
+    // Refused: the error says so and never shows the key.
+    let wrong = HostDefaults {
+        access_key: Some(AccessKey::new("wrong-key-0123456789abcdefghijk")),
+        ..defaults.clone()
+    };
+    let error = poe_host::sync_settings::run(
+        host.dir.path(),
+        "showcase",
+        "showcase",
+        wrong,
+        api.clone(),
+        Sync::Update,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("403") && !error.contains("wrong-key"), "{error}");
+    let missing =
+        poe_host::sync_settings::run(host.dir.path(), "nobot", "nobot", defaults, api, Sync::Update).await;
+    assert!(missing.unwrap_err().to_string().contains("nobot.wasm does not exist"));
 }

@@ -4,9 +4,11 @@ Usage: python fp_platform.py BASE KEY COMMAND ARG...
   upload NAME TEXT      fp.upload_file(file=TEXT bytes, file_name=NAME) via post_message_attachment
   upload-url URL [NAME] post_message_attachment(download_url=URL, download_filename=NAME)
   cost ID N             PoeBot.authorize_cost then capture_cost(CostItem(N)) for bot_query_id ID
+  sync NAME [SETTINGS]  fp.sync_bot_settings(NAME, KEY, settings=SETTINGS JSON): update_settings,
+                        or without SETTINGS fetch_settings
 
-BASE is the stand-in's `http://127.0.0.1:PORT`. Prints one JSON line: the file event fastapi_poe
-queued (upload), {"charged": N} or {"error": "<exception class>: <message>"}.
+BASE is the stand-in's `http://127.0.0.1:PORT`. Prints one JSON line (last): the file event
+fastapi_poe queued (upload), {"charged": N}, {"synced": NAME} or {"error": "<exception class>: <message>"}.
 """
 
 import asyncio
@@ -33,6 +35,10 @@ async def main() -> None:
             await bot.authorize_cost(request, amount, base_url=f"{base}/")
             await bot.capture_cost(request, amount, base_url=f"{base}/")
             print(json.dumps({"charged": int(args[1])}))
+        elif command == "sync":
+            settings = json.loads(args[1]) if len(args) > 1 else None
+            fp.sync_bot_settings(args[0], key, settings=settings, base_url=f"{base}/bot/")
+            print(json.dumps({"synced": args[0]}))
         else:
             sys.exit(__doc__)
     except Exception as e:  # the test compares the failure's kind

@@ -40,6 +40,9 @@ Poe's other APIs, as fastapi_poe's client calls them:
                         {"status": "success"}, or {"status": "insufficient funds"} when an amount
                         exceeds 100000; for ID "broken", 500 with two `message` events
 
+  POST /bot/update_settings/NAME/KEY/1.2, /bot/fetch_settings/NAME/KEY/1.2   settings sync:
+                        200 {"status": "ok"} with the stand-in's key, else 403
+
 Every HTTP request is recorded before fastapi_poe sees it (report_error POSTs included):
 `GET /_received` returns them as a JSON list of {"method", "path", "headers" (names lower-cased),
 "body" (parsed JSON, or null), "raw_body" (the body as text, for field order), "form" (an upload's fields, each
@@ -177,6 +180,9 @@ class Recorder:
         self.received.append(record)
         if scope["path"] == "/poe_api/file_upload_3RD_PARTY_POST":
             return await upload_answer(send, record)
+        if scope["path"].startswith(("/bot/update_settings/", "/bot/fetch_settings/")):
+            known = scope["path"].split("/")[4] == self.access_key
+            return await respond(send, 200 if known else 403, "application/json", b'{"status": "ok"}' if known else b'{"error": "bad key"}')
         if scope["path"].startswith("/bot/cost/"):
             return await cost_answer(send, scope["path"], record["body"])
         if self.first_flaky_try(record):

@@ -110,6 +110,9 @@ impl Reloader {
             Ok(bot) => {
                 log_loaded(&bot, previous.as_deref());
                 self.registry.install(bot);
+                if let Some(bot) = self.registry.get(&name) {
+                    crate::sync_settings::after_load(bot);
+                }
             }
             Err(e) => {
                 match &previous {

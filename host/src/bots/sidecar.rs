@@ -46,6 +46,8 @@ pub struct BotConfig {
     pub access_key: Option<AccessKey>,
     /// Insert attachment messages before the guest runs (protocol §6.1).
     pub insert_attachment_messages: bool,
+    /// Send the bot's settings to Poe after every load (`poe-host sync-settings`).
+    pub sync_settings: bool,
     /// Resource limits.
     pub limits: Limits,
     /// Calls to other bots.
@@ -63,6 +65,7 @@ pub struct BotConfig {
 struct Sidecar {
     access_key: Option<String>,
     insert_attachment_messages: Option<bool>,
+    sync_settings: Option<bool>,
     #[serde(default)]
     limits: LimitOverrides,
     #[serde(default)]
@@ -131,6 +134,7 @@ pub fn load_config(wasm_path: &Path, defaults: &HostDefaults) -> Result<BotConfi
     Ok(BotConfig {
         access_key,
         insert_attachment_messages: sidecar.insert_attachment_messages.unwrap_or(true),
+        sync_settings: sidecar.sync_settings.unwrap_or(false),
         limits,
         bot_query,
         outbound: Arc::new(outbound),

@@ -49,7 +49,9 @@ impl Host for PlatformCtxView<'_> {
             Some(Ok(prepared)) => prepared,
             Some(Err(error)) => return Ok(Err(error)),
             None => {
-                return Ok(Err(UploadError::Invalid("files can be attached only to a query's answer".into())));
+                return Ok(Err(UploadError::Invalid(
+                    "files can be attached only to a query's answer".into(),
+                )));
             }
         };
         let started = std::time::Instant::now();
