@@ -3,9 +3,10 @@
 Usage: secrets.py POE_HOST_BINARY GUESTS_DIR. Serves the `relay` example with its OpenAI key
 taken from the host's environment (`[env] OPENAI_API_KEY = { from_env = … }`) and the Poe
 access key from POE_ACCESS_KEY, against a local OpenAI-compatible upstream, at the most
-verbose log level of every crate (`RUST_LOG=trace`: hyper, reqwest, wasmtime too). The relay must answer and the upstream must get the key; a second relay
-whose endpoint is not listed must be denied; and neither key may appear in the log or in
-the admin view. Prints one `ok`/`FAIL` line per check and exits non-zero on a failure.
+verbose log level of every crate (`RUST_LOG=trace`: hyper, reqwest and wasmtime too). The
+relay must answer and the upstream must get the key; a second relay whose endpoint is not
+listed must be denied; and neither key may appear in the log or in the admin view. Prints
+one `ok`/`FAIL` line per check and exits non-zero on a failure.
 """
 import http.server, json, os, re, subprocess, sys, tempfile, threading, time, urllib.request
 
