@@ -32,7 +32,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   || say "warning: ulimit -n is $(ulimit -n); the open-streams scenario needs about 10,100"
 
 say "building the example bots, poe-host and poe-bench (release)"
-cargo build --release --quiet --target wasm32-wasip2 -p echo -p showcase -p misbehave -p allcaps
+cargo build --release --quiet --target wasm32-wasip2 -p echo -p showcase -p misbehave -p allcaps -p relay
 cargo build --release --quiet -p poe-host -p poe-bench
 target=$(realpath "${CARGO_TARGET_DIR:-target}")
 echo_wasm="$target/wasm32-wasip2/release/echo.wasm"

@@ -1,8 +1,14 @@
-//! The relay scenario (the Bot Query issue): `allcaps` on poe-host against the same bot written
-//! with fastapi_poe under uvicorn (tests/bench/fastapi_allcaps.py), both calling one local
-//! upstream (`upstream.rs`) that streams Poe SSE. fastapi_poe runs twice: as the tutorial
-//! writes the bot (a new httpx client per call) and with one shared client (its best case,
-//! for throughput only: httpx pools 100 connections, fewer than the open relays). Three numbers:
+//! The relay scenarios, one per way a bot relays another service:
+//! - `relay` (the Bot Query issue): `allcaps` on poe-host against the same bot written with
+//!   fastapi_poe under uvicorn (tests/bench/fastapi_allcaps.py), both calling one local upstream
+//!   (`upstream.rs`) that streams Poe SSE. fastapi_poe runs twice: as the tutorial writes the
+//!   bot (a new httpx client per call) and with one shared client (its best case, for
+//!   throughput only: httpx pools 100 connections, fewer than the open relays);
+//! - `http-relay` (the outbound HTTP issue): the `relay` example, over `wasi:http`, against the
+//!   same bot written with fastapi_poe and one shared httpx client (tests/bench/fastapi_relay.py),
+//!   both streaming a chat completion from the upstream's OpenAI-compatible API.
+//!
+//! Three numbers each:
 //! - relayed answers per second, closed loop, the upstream bursting `RELAY_CHUNKS` chunks;
 //! - latency per chunk: upstream wrote it → the client read it relayed, with the upstream
 //!   alone (the client reading it directly) as the floor, so the difference is what the relay adds;
@@ -24,9 +30,8 @@ use crate::upstream::now_nanos;
 
 /// Chunks per relayed answer in the throughput runs.
 pub const RELAY_CHUNKS: usize = 10;
-/// The burst command and the last chunk as the relay upper-cases it.
+/// The burst command.
 const BURST: &str = "burst 10";
-const LAST_CHUNK: &str = "CHUNK 9 ";
 /// Chunks per answer, and the upstream's gap between them, in the latency runs: far enough
 /// apart that each chunk travels alone.
 const PACED_CHUNKS: usize = 20;
@@ -47,9 +52,46 @@ pub struct ChunkLatency {
     pub errors: u64,
 }
 
-/// Everything the relay scenario measured.
+/// How the bot under test relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `allcaps`: another Poe bot, through the Bot Query API.
+    BotQuery,
+    /// `relay`: an OpenAI-compatible chat API, over outbound HTTP.
+    Http,
+}
+
+impl Via {
+    /// The example bot that relays.
+    pub fn bot(self) -> &'static str {
+        match self {
+            Via::BotQuery => "allcaps",
+            Via::Http => "relay",
+        }
+    }
+
+    /// What it calls, for the report.
+    pub fn calls(self) -> &'static str {
+        match self {
+            Via::BotQuery => "a local upstream Poe bot",
+            Via::Http => "a local OpenAI-compatible chat API",
+        }
+    }
+
+    /// The burst's last chunk as the bot relays it (allcaps upper-cases).
+    fn last_chunk(self) -> &'static str {
+        match self {
+            Via::BotQuery => "CHUNK 9 ",
+            Via::Http => "chunk 9 ",
+        }
+    }
+}
+
+/// Everything a relay scenario measured.
 #[derive(Debug)]
 pub struct Relay {
+    /// How the bot relays.
+    pub via: Via,
     /// Relayed answers per second.
     pub throughput: Vec<EchoRun>,
     /// Per-chunk latency, the upstream alone first.
@@ -58,67 +100,106 @@ pub struct Relay {
     pub open: Vec<OpenRun>,
 }
 
-/// Run the relay scenario: one upstream, poe-host with allcaps, fastapi_poe's allcaps.
-pub async fn relay(env: &Env, plan: &Plan) -> anyhow::Result<Relay> {
-    let upstream = Server::upstream(&env.key, env.work.join("relay-upstream.log")).await?;
-    let base = format!("http://{}/bot/", upstream.addr);
-    let (host, fastapi, shared) = start_relays(env, plan, &base).await?;
-    let throughput = throughput(
-        env,
-        plan,
-        [(System::Host, &host), (System::FastApi, &fastapi), (System::FastApiShared, &shared)],
-    )
-    .await;
+/// Run a relay scenario: one upstream, poe-host with the relaying bot, fastapi_poe's.
+pub async fn relay(env: &Env, plan: &Plan, via: Via) -> anyhow::Result<Relay> {
+    let name = via.bot();
+    let upstream = Server::upstream(&env.key, env.work.join(format!("{name}-upstream.log"))).await?;
+    let relays = start_relays(env, plan, via, &upstream).await?;
+    let throughput = throughput(env, plan, via, &relays).await;
     let mut latency = vec![];
-    for (system, server, path) in [
-        (System::Upstream, &upstream, CALLED),
-        (System::Host, &host, "/allcaps"),
-        (System::FastApi, &fastapi, "/"),
-    ] {
+    // The floor: the same paced stream read directly (from the Poe route: the same generator).
+    let floor = [(System::Upstream, &upstream, CALLED)];
+    let paced = relays.iter().filter(|(s, ..)| *s != System::FastApiShared || via == Via::Http);
+    for (system, server, path) in floor.into_iter().chain(paced.map(|(s, server, path)| (*s, server, *path)))
+    {
         let target = env.target(server, path, PACED, Expect::Contains(vec!["event: done"]));
         chunk_latency(&target, system, plan.warmup).await;
         let r = chunk_latency(&target, system, Duration::from_secs(plan.stream_secs)).await;
-        eprintln!("  relay latency {:<14} {} answers, {} errors", system.name(), r.ok, r.errors);
+        eprintln!("  {name} latency {:<14} {} answers, {} errors", system.name(), r.ok, r.errors);
         latency.push(r);
     }
     let mut open = vec![];
-    for (system, server, path) in [(System::Host, &host, "/allcaps"), (System::FastApi, &fastapi, "/")] {
-        open.push(open_relays(env, plan, system, server, path).await);
+    for (system, server, path) in
+        relays.iter().filter(|(s, ..)| *s != System::FastApiShared || via == Via::Http)
+    {
+        open.push(open_relays(env, plan, *system, server, path).await);
     }
-    for s in [host, fastapi, shared, upstream] {
+    for (_, s, _) in relays {
         s.stop().await;
     }
-    Ok(Relay { throughput, latency, open })
+    upstream.stop().await;
+    Ok(Relay { via, throughput, latency, open })
 }
 
-async fn start_relays(env: &Env, plan: &Plan, base: &str) -> anyhow::Result<(Server, Server, Server)> {
-    let bots = env.work.join("relay-bots");
-    std::fs::create_dir_all(&bots).context("cannot create target/poe-bench/relay-bots")?;
-    std::fs::copy(&env.allcaps_wasm, bots.join("allcaps.wasm")).context("cannot copy allcaps.wasm")?;
+/// The systems relaying: each with its server and the path its bot is served at.
+type Relays = Vec<(System, Server, &'static str)>;
+
+async fn start_relays(env: &Env, plan: &Plan, via: Via, upstream: &Server) -> anyhow::Result<Relays> {
+    let name = via.bot();
+    let bots = env.work.join(format!("{name}-bots"));
+    std::fs::create_dir_all(&bots).with_context(|| format!("cannot create {}", bots.display()))?;
+    let wasm = match via {
+        Via::BotQuery => &env.allcaps_wasm,
+        Via::Http => &env.relay_wasm,
+    };
+    std::fs::copy(wasm, bots.join(format!("{name}.wasm")))
+        .with_context(|| format!("cannot copy {name}.wasm"))?;
+    let (poe_base, chat_base) =
+        (format!("http://{}/bot/", upstream.addr), format!("http://{}/v1", upstream.addr));
+    if via == Via::Http {
+        // Granted exactly the upstream, with its key from the host's environment.
+        let sidecar = format!(
+            "allowed_outbound_hosts = [\"http://{}\"]\n\
+             [env]\nOPENAI_BASE_URL = \"{chat_base}\"\nOPENAI_API_KEY = {{ from_env = \"POE_ACCESS_KEY\" }}\n",
+            upstream.addr
+        );
+        std::fs::write(bots.join(format!("{name}.toml")), sidecar).context("cannot write relay.toml")?;
+    }
     let pool = u32::try_from(plan.relay_streams + 100).unwrap_or(u32::MAX);
     let options = HostOptions {
         bin: &env.host_bin,
         bots: &bots,
         cache: "none",
         pool,
-        log: env.work.join("relay-host.log"),
-        extra: vec!["--poe-api-base".into(), base.into()],
+        log: env.work.join(format!("{name}-host.log")),
+        extra: vec!["--poe-api-base".into(), poe_base.clone()],
     };
     let host = Server::host(&options, &env.key).await?;
-    let script = env.app_dir.join("fastapi_allcaps.py");
-    let log = env.work.join("relay-fastapi.log");
-    let fastapi = Server::python_script(&env.python, &script, &["0", base, &env.key], log).await?;
-    let log = env.work.join("relay-fastapi-shared.log");
-    let shared = Server::python_script(&env.python, &script, &["0", base, &env.key, "shared"], log).await?;
-    Ok((host, fastapi, shared))
+    let key = env.key.as_str();
+    let mut relays = vec![(System::Host, host, if via == Via::Http { "/relay" } else { "/allcaps" })];
+    match via {
+        Via::BotQuery => {
+            let fastapi =
+                python(env, "fastapi_allcaps.py", &["0", &poe_base, key], &format!("{name}-fastapi.log"))
+                    .await?;
+            relays.push((System::FastApi, fastapi, "/"));
+            let args = ["0", &poe_base, key, "shared"];
+            let shared =
+                python(env, "fastapi_allcaps.py", &args, &format!("{name}-fastapi-shared.log")).await?;
+            relays.push((System::FastApiShared, shared, "/"));
+        }
+        Via::Http => {
+            let args = ["0", &chat_base, key, key];
+            let shared = python(env, "fastapi_relay.py", &args, &format!("{name}-fastapi.log")).await?;
+            relays.push((System::FastApiShared, shared, "/"));
+        }
+    }
+    Ok(relays)
+}
+
+/// Start the fastapi_poe `script` in tests/bench with `args`, logging to `log`.
+async fn python(env: &Env, script: &str, args: &[&str], log: &str) -> anyhow::Result<Server> {
+    Server::python_script(&env.python, &env.app_dir.join(script), args, env.work.join(log)).await
 }
 
 /// Closed loop, `echo_workers` connections, the systems interleaved round by round.
-async fn throughput(env: &Env, plan: &Plan, systems: [(System, &Server); 3]) -> Vec<EchoRun> {
-    let expect = Expect::Contains(vec![LAST_CHUNK, "event: done"]);
-    let path = |s| if s == System::Host { "/allcaps" } else { "/" };
-    let targets = systems.map(|(s, server)| (s, env.target(server, path(s), BURST, expect.clone())));
-    interleaved(&targets, plan, "relay").await
+async fn throughput(env: &Env, plan: &Plan, via: Via, relays: &Relays) -> Vec<EchoRun> {
+    let expect = Expect::Contains(vec![via.last_chunk(), "event: done"]);
+    let targets: Vec<_> = relays
+        .iter()
+        .map(|(s, server, path)| (*s, env.target(server, path, BURST, expect.clone())))
+        .collect();
+    interleaved(&targets, plan, via.bot()).await
 }
 
 /// Ask `t` for paced answers one after another for `duration`; every chunk's latency.

@@ -33,6 +33,8 @@ pub struct Results {
     pub reload: Option<Reload>,
     /// allcaps relaying a local upstream, poe-host and fastapi_poe.
     pub relay: Option<Relay>,
+    /// relay streaming a local chat API over outbound HTTP, poe-host and fastapi_poe + httpx.
+    pub http_relay: Option<Relay>,
     /// Criterion medians: (bench id, median, low, high) in ns.
     pub criterion: Vec<(String, f64, f64, f64)>,
 }
@@ -61,7 +63,7 @@ pub fn markdown(r: &mut Results, context: &str) -> String {
     if let Some(reload) = &r.reload {
         reload_table(&mut md, reload);
     }
-    if let Some(relay) = r.relay.as_mut() {
+    for relay in [r.relay.as_mut(), r.http_relay.as_mut()].into_iter().flatten() {
         relay_tables(&mut md, relay);
     }
     criterion_table(&mut md, &r.criterion);
@@ -360,9 +362,10 @@ fn reload_table(md: &mut String, r: &Reload) {
 }
 
 fn relay_tables(md: &mut String, r: &mut Relay) {
+    let (bot, calls) = (r.via.bot(), r.via.calls());
     let _ = writeln!(
         md,
-        "\n### Relay: `allcaps` calling a local upstream that streams {} chunks at once, 32 keep-alive connections\n",
+        "\n### Relay: `{bot}` calling {calls} that streams {} chunks at once, 32 keep-alive connections\n",
         relay::RELAY_CHUNKS
     );
     md.push_str(
@@ -384,7 +387,7 @@ fn relay_tables(md: &mut String, r: &mut Relay) {
         );
     }
     md.push_str(
-        "\n### Relay: per-chunk latency, upstream wrote it → the client read it (20 chunks 2 ms apart, one answer at a time)\n\n",
+        &format!("\n### Relay: `{bot}`, per-chunk latency, upstream wrote it → the client read it (20 chunks 2 ms apart, one answer at a time)\n\n"),
     );
     md.push_str("| path | answers | chunks | p50 | p99 | max | added over the upstream alone, p50 / p99 |\n");
     md.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
@@ -409,7 +412,10 @@ fn relay_tables(md: &mut String, r: &mut Relay) {
             us(l.latencies.percentile(100.0)),
         );
     }
-    md.push_str("\n### Relay: relays open at once, each holding its upstream stream (`hold`)\n\n");
+    let _ = writeln!(
+        md,
+        "\n### Relay: `{bot}`, relays open at once, each holding its upstream stream (`hold`)\n"
+    );
     md.push_str("| system | open | failed | time to open all | RSS idle | RSS all open | per relay |\n");
     md.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
     for o in &r.open {
@@ -432,7 +438,18 @@ fn percentiles(l: &mut crate::stats::Latencies) -> (Duration, Duration) {
 }
 
 fn relay_targets(md: &mut String, r: &mut Relay) {
+    let bot = r.via.bot();
     let rps = |s| r.throughput.iter().find(|t| t.system == s).map(|t| t.total.rps());
+    if r.via == crate::relay::Via::Http
+        && let (Some(host), Some(fastapi)) = (rps(System::Host), rps(System::FastApiShared))
+    {
+        let vs = host / fastapi;
+        let _ = writeln!(
+            md,
+            "| `{bot}` ≥ 20× fastapi_poe + httpx's relayed req/s (one shared client) | {vs:.1}× | {} |",
+            verdict(vs >= 20.0)
+        );
+    }
     if let (Some(host), Some(fastapi)) = (rps(System::Host), rps(System::FastApi)) {
         let vs = host / fastapi;
         let shared = rps(System::FastApiShared)
@@ -440,7 +457,7 @@ fn relay_targets(md: &mut String, r: &mut Relay) {
             .unwrap_or_default();
         let _ = writeln!(
             md,
-            "| relay ≥ 20× fastapi_poe's relayed req/s (the tutorial's bot) | {vs:.1}×{shared} | {} |",
+            "| `{bot}` ≥ 20× fastapi_poe's relayed req/s (the tutorial's bot) | {vs:.1}×{shared} | {} |",
             verdict(vs >= 20.0)
         );
     }
@@ -449,7 +466,7 @@ fn relay_targets(md: &mut String, r: &mut Relay) {
         let added = host.saturating_sub(floor);
         let _ = writeln!(
             md,
-            "| relay adds < 1 ms per chunk at p99 | {} ({} relayed vs {} direct) | {} |",
+            "| `{bot}` adds < 1 ms per chunk at p99 | {} ({} relayed vs {} direct) | {} |",
             us(added),
             us(host),
             us(floor),
@@ -460,7 +477,7 @@ fn relay_targets(md: &mut String, r: &mut Relay) {
         let mib_open = o.open.rss_kib as f64 / 1024.0;
         let _ = writeln!(
             md,
-            "| {} relays open at once within 256 MiB RSS | {} open, {mib_open:.1} MiB | {} |",
+            "| {} `{bot}` relays open at once within 256 MiB RSS | {} open, {mib_open:.1} MiB | {} |",
             o.opened + o.failed,
             o.opened,
             verdict(o.failed == 0 && mib_open < 256.0)
@@ -559,7 +576,7 @@ fn targets(md: &mut String, r: &mut Results) {
             verdict(missed == 0 && n > 0 && med < Duration::from_millis(500))
         );
     }
-    if let Some(relay) = r.relay.as_mut() {
+    for relay in [r.relay.as_mut(), r.http_relay.as_mut()].into_iter().flatten() {
         relay_targets(md, relay);
     }
 }

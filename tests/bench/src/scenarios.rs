@@ -130,6 +130,8 @@ pub struct Env {
     pub echo_wasm: PathBuf,
     /// The allcaps example bot (the relay scenario).
     pub allcaps_wasm: PathBuf,
+    /// The relay example bot (the http-relay scenario).
+    pub relay_wasm: PathBuf,
     /// The hostile test fixture (tests/fixtures/misbehave); checked by the isolation scenario.
     pub misbehave_wasm: PathBuf,
     /// The venv's python (fastapi_poe + uvicorn).
