@@ -1,29 +1,21 @@
-//! [`RelayedBody`]: a response body as the guest reads it. A task on the host's runtime
-//! reads the upstream body, bounded — at most the bot's byte cap, never silent longer than
-//! its between-bytes timeout — and hands frames over a small channel, so an LLM's SSE
-//! reaches the guest chunk by chunk. The task holds the request's concurrency permit and
-//! ends, closing the upstream connection, as soon as the guest drops the body (or the
-//! call ends and its store goes).
+//! [`RelayedBody`]: a response body as the guest reads it. It wraps the upstream body and is
+//! polled by the guest's own reads (no task in between: each chunk of an LLM's SSE reaches
+//! the guest with one wake-up, not two), bounded — at most the bot's byte cap, never silent
+//! longer than its between-bytes timeout. It holds the request's concurrency permit until
+//! the upstream body ends, and dropping it (the guest dropped the body, or the call ended
+//! and its store went) closes the upstream connection.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body::Frame;
-use http_body_util::BodyExt;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use http_body::{Body, Frame};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, Sleep};
 use wasmtime_wasi_http::Error;
 
-/// Frames read ahead of a guest that is slow to take them.
-const FRAMES_AHEAD: usize = 4;
-
 type Item = Result<Frame<Bytes>, Error>;
-
-/// The guest's side of a relayed body.
-pub struct RelayedBody {
-    rx: mpsc::Receiver<Item>,
-}
 
 /// How one body is bounded.
 pub struct BodyBounds {
@@ -33,66 +25,92 @@ pub struct BodyBounds {
     pub between_bytes: Duration,
 }
 
+/// The guest's side of a relayed body.
+pub struct RelayedBody {
+    upstream: reqwest::Body,
+    bounds: BodyBounds,
+    read: u64,
+    /// When the upstream has been silent too long: the last frame's time plus the timeout.
+    /// The timer below is moved there only when the body would otherwise wait.
+    deadline: Instant,
+    silence: Pin<Box<Sleep>>,
+    /// Held while the upstream body is open; `None` once it has ended.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
 impl RelayedBody {
-    /// Start relaying `upstream` on the current runtime, within `bounds`, holding `permit`.
-    pub fn spawn(upstream: reqwest::Body, bounds: BodyBounds, permit: OwnedSemaphorePermit) -> Self {
-        let (tx, rx) = mpsc::channel(FRAMES_AHEAD);
-        let task = relay(upstream, tx, bounds, permit);
-        tokio::spawn(tracing::Instrument::in_current_span(task));
-        Self { rx }
+    /// Relay `upstream` within `bounds`, holding `permit` until it ends.
+    pub fn new(upstream: reqwest::Body, bounds: BodyBounds, permit: OwnedSemaphorePermit) -> Self {
+        let deadline = Instant::now() + bounds.between_bytes;
+        Self {
+            upstream,
+            bounds,
+            read: 0,
+            deadline,
+            silence: Box::pin(tokio::time::sleep_until(deadline)),
+            permit: Some(permit),
+        }
+    }
+
+    fn frame(&mut self, frame: Frame<Bytes>) -> Item {
+        self.read += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if self.read > self.bounds.max_bytes {
+            tracing::info!(
+                max = self.bounds.max_bytes,
+                "outbound response body too large (outbound_http.max_response_mib)"
+            );
+            return self.end(Error::HttpResponseBodySize(Some(self.bounds.max_bytes)));
+        }
+        self.deadline = Instant::now() + self.bounds.between_bytes;
+        Ok(frame)
+    }
+
+    /// The body is over, with `error`: nothing more is read.
+    fn end(&mut self, error: Error) -> Item {
+        self.permit = None;
+        Err(error)
+    }
+
+    /// Whether the upstream has been silent past the deadline (registering a wake-up if not).
+    fn silent_too_long(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.silence.deadline() != self.deadline {
+            let deadline = self.deadline;
+            self.silence.as_mut().reset(deadline);
+        }
+        self.silence.as_mut().poll(cx).is_ready()
     }
 }
 
-impl http_body::Body for RelayedBody {
+impl Body for RelayedBody {
     type Data = Bytes;
     type Error = Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
-async fn relay(
-    mut upstream: reqwest::Body,
-    tx: mpsc::Sender<Item>,
-    bounds: BodyBounds,
-    permit: OwnedSemaphorePermit,
-) {
-    let _permit = permit;
-    let mut read = 0u64;
-    loop {
-        let next = tokio::select! {
-            () = tx.closed() => return, // the guest dropped the body
-            next = tokio::time::timeout(bounds.between_bytes, upstream.frame()) => next,
-        };
-        let item = match next {
-            Err(_) => {
-                tracing::info!(
-                    "outbound response body silent too long (outbound_http.between_bytes_timeout_secs)"
-                );
-                Err(Error::ConnectionReadTimeout)
-            }
-            Ok(None) => return,
-            Ok(Some(Err(e))) => {
-                tracing::info!(error = %crate::logtext::escape_line(&e.to_string(), 256), "outbound response body broke off");
-                Err(Error::HttpResponseIncomplete)
-            }
-            Ok(Some(Ok(frame))) => {
-                read += frame.data_ref().map_or(0, |d| d.len() as u64);
-                if read > bounds.max_bytes {
-                    tracing::info!(
-                        max = bounds.max_bytes,
-                        "outbound response body too large (outbound_http.max_response_mib)"
-                    );
-                    Err(Error::HttpResponseBodySize(Some(bounds.max_bytes)))
-                } else {
-                    Ok(frame)
-                }
-            }
-        };
-        let failed = item.is_err();
-        if tx.send(item).await.is_err() || failed {
-            return;
+        let this = &mut *self;
+        if this.permit.is_none() {
+            return Poll::Ready(None); // ended, with the end already handed over
         }
+        match Pin::new(&mut this.upstream).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(this.frame(frame))),
+            Poll::Ready(Some(Err(e))) => {
+                tracing::info!(error = %crate::logtext::escape_line(&e.to_string(), 256), "outbound response body broke off");
+                Poll::Ready(Some(this.end(Error::HttpResponseIncomplete)))
+            }
+            Poll::Ready(None) => {
+                this.permit = None;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if !this.silent_too_long(cx) {
+                    return Poll::Pending;
+                }
+                tracing::info!("outbound response body silent too long (outbound_http.between_bytes_timeout_secs)");
+                Poll::Ready(Some(this.end(Error::ConnectionReadTimeout)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.permit.is_none()
     }
 }

@@ -48,7 +48,7 @@ pub async fn send(client: reqwest::Client, admitted: Admitted) -> Result<http::R
         Ok(response) => {
             tracing::info!(destination = %destination, status = response.status().as_u16(), ms, "outbound request");
             let (parts, upstream) = response.into_parts();
-            let relayed = RelayedBody::spawn(upstream, body, permit);
+            let relayed = RelayedBody::new(upstream, body, permit);
             Ok(http::Response::from_parts(parts, relayed.boxed_unsync()))
         }
         Err(error) => {
