@@ -104,7 +104,9 @@ impl Body for RelayedBody {
                 if !this.silent_too_long(cx) {
                     return Poll::Pending;
                 }
-                tracing::info!("outbound response body silent too long (outbound_http.between_bytes_timeout_secs)");
+                tracing::info!(
+                    "outbound response body silent too long (outbound_http.between_bytes_timeout_secs)"
+                );
                 Poll::Ready(Some(this.end(Error::ConnectionReadTimeout)))
             }
         }
