@@ -1,7 +1,7 @@
 //! [`RelayedBody`]: a response body as the guest reads it. It wraps the upstream body and is
 //! polled by the guest's own reads (no task in between: each chunk of an LLM's SSE reaches
-//! the guest with one wake-up, not two), bounded — at most the bot's byte cap, never silent
-//! longer than its between-bytes timeout. It holds the request's concurrency permit until
+//! the guest with one wake-up, not two), bounded — at most the bot's byte cap, and the guest
+//! never waits longer than the between-bytes timeout for the next frame. It holds the request's concurrency permit until
 //! the upstream body ends, and dropping it (the guest dropped the body, or the call ended
 //! and its store went) closes the upstream connection.
 
@@ -30,10 +30,10 @@ pub struct RelayedBody {
     upstream: reqwest::Body,
     bounds: BodyBounds,
     read: u64,
-    /// When the upstream has been silent too long: the last frame's time plus the timeout.
-    /// The timer below is moved there only when the body would otherwise wait.
-    deadline: Instant,
+    /// Armed when the guest starts waiting on an upstream with nothing to give (not when a
+    /// frame is handed over: a guest busy elsewhere must not use up the upstream's time).
     silence: Pin<Box<Sleep>>,
+    waiting: bool,
     /// Held while the upstream body is open; `None` once it has ended.
     permit: Option<OwnedSemaphorePermit>,
 }
@@ -41,15 +41,8 @@ pub struct RelayedBody {
 impl RelayedBody {
     /// Relay `upstream` within `bounds`, holding `permit` until it ends.
     pub fn new(upstream: reqwest::Body, bounds: BodyBounds, permit: OwnedSemaphorePermit) -> Self {
-        let deadline = Instant::now() + bounds.between_bytes;
-        Self {
-            upstream,
-            bounds,
-            read: 0,
-            deadline,
-            silence: Box::pin(tokio::time::sleep_until(deadline)),
-            permit: Some(permit),
-        }
+        let silence = Box::pin(tokio::time::sleep(bounds.between_bytes));
+        Self { upstream, bounds, read: 0, silence, waiting: false, permit: Some(permit) }
     }
 
     fn frame(&mut self, frame: Frame<Bytes>) -> Item {
@@ -61,7 +54,7 @@ impl RelayedBody {
             );
             return self.end(Error::HttpResponseBodySize(Some(self.bounds.max_bytes)));
         }
-        self.deadline = Instant::now() + self.bounds.between_bytes;
+        self.waiting = false;
         Ok(frame)
     }
 
@@ -71,10 +64,12 @@ impl RelayedBody {
         Err(error)
     }
 
-    /// Whether the upstream has been silent past the deadline (registering a wake-up if not).
+    /// Whether the guest has now waited longer than the between-bytes timeout for the next
+    /// frame (registering a wake-up if not).
     fn silent_too_long(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.silence.deadline() != self.deadline {
-            let deadline = self.deadline;
+        if !self.waiting {
+            self.waiting = true;
+            let deadline = Instant::now() + self.bounds.between_bytes;
             self.silence.as_mut().reset(deadline);
         }
         self.silence.as_mut().poll(cx).is_ready()
