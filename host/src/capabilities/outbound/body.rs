@@ -1,10 +1,9 @@
 //! [`RelayedBody`]: a response body as the guest reads it. It wraps the upstream body and is
 //! polled by the guest's own reads (no task in between: each chunk of an LLM's SSE reaches
 //! the guest with one wake-up, not two), bounded — at most the bot's byte cap, and the guest
-//! never waits longer than the between-bytes timeout for the next frame. It holds the request's concurrency permit until
-//! the upstream body ends, and dropping it (the guest dropped the body, or the call ended
-//! and its store went) closes the upstream connection.
-
+//! never waits longer than the between-bytes timeout for the next frame. It holds the
+//! request's concurrency permit until the upstream body ends, and dropping it (the guest
+//! dropped the body, or the call ended and its store went) closes the upstream connection.
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
