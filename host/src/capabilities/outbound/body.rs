@@ -4,6 +4,7 @@
 //! never waits longer than the between-bytes timeout for the next frame. It holds the
 //! request's concurrency permit until the upstream body ends, and dropping it (the guest
 //! dropped the body, or the call ended and its store went) closes the upstream connection.
+
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
