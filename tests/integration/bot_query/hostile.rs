@@ -16,8 +16,9 @@ use super::standin::caller_calls;
 use crate::harness::*;
 use crate::raw_http::{RawRequest, chunk, read_request};
 
-const SSE_HEAD: &str =
-    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+/// Each answer says `connection: close`: one request per connection, and a silent close
+/// would race the client's next request on the pooled connection.
+const SSE_HEAD: &str = "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
 
 /// A hand-written upstream on 127.0.0.1:0: each request's path picks its misbehaviour.
 /// Reports what it saw on `seen`: `POST <path>` per request, `closed <path>` when a
@@ -39,7 +40,8 @@ async fn serve(mut socket: TcpStream, seen: mpsc::UnboundedSender<String>) {
     let report = body.contains("\"report_error\"");
     let _ = seen.send(format!("{} {path}", if report { "REPORT" } else { "POST" }));
     if report {
-        let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+        let _ =
+            socket.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}").await;
         return;
     }
     let bot = path.trim_start_matches("/bot/");
@@ -60,7 +62,11 @@ async fn serve(mut socket: TcpStream, seen: mpsc::UnboundedSender<String>) {
             let _ = seen.send(format!("closed {path}"));
             Ok(())
         }
-        _ => socket.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").await,
+        _ => {
+            socket
+                .write_all(b"HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+                .await
+        }
     };
 }
 

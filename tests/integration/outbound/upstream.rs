@@ -27,7 +27,9 @@ pub struct Upstream {
     pub gate: Arc<Notify>,
 }
 
-const CHUNKED: &str = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n";
+/// Every answer says `connection: close`: the stand-in serves one request per connection, and
+/// closing a connection the client may reuse without saying so races its next request.
+const CHUNKED: &str = "HTTP/1.1 200 OK\r\nconnection: close\r\ntransfer-encoding: chunked\r\n";
 
 /// Start one. Paths:
 ///
@@ -77,7 +79,11 @@ async fn serve(
         },
         "/ok" => plain(&mut socket, "200 OK", "hello").await,
         "/redirect" => {
-            socket.write_all(b"HTTP/1.1 302 Found\r\nlocation: /ok\r\ncontent-length: 0\r\n\r\n").await
+            socket
+                .write_all(
+                    b"HTTP/1.1 302 Found\r\nconnection: close\r\nlocation: /ok\r\ncontent-length: 0\r\n\r\n",
+                )
+                .await
         }
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(10)).await;
@@ -134,7 +140,7 @@ fn chat_reply(request: &RawRequest) -> Option<Chat> {
 
 async fn plain(socket: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
     let head = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        "HTTP/1.1 {status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
         body.len()
     );
     socket.write_all(format!("{head}{body}").as_bytes()).await
