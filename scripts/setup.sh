@@ -29,10 +29,16 @@ fi
 
 venv=.venv
 if ! "$venv/bin/python" -c 'import fastapi_poe, uvicorn' 2>/dev/null; then
-  command -v python3 >/dev/null || die "python3 not found: the fastapi_poe interop test needs it"
+  command -v python3 >/dev/null || die "python3 not found: the fastapi_poe interop test and Python bots need it"
   say "creating $venv with fastapi-poe (interop test and benchmark baseline)"
-  python3 -m venv "$venv" || die "python3 -m venv failed: install the venv module (Debian: apt-get install python3-venv)"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv" \
+    || die "python3 -m venv failed: install the venv module (Debian: apt-get install python3-venv)"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt \
     || die "pip install failed: see the output above"
+fi
+if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -qx 'componentize-py 0.25.1'; then
+  say "installing componentize-py 0.25.1 into $venv (builds Python bots; one 40 MB wheel)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r guest-sdk-python/requirements-build.txt \
+    || die "pip install componentize-py failed: see the output above"
 fi
 say "ready"
