@@ -58,6 +58,53 @@ pub enum Command {
     /// Send a bot's settings to Poe, as fastapi_poe does when it starts (or, with --fetch,
     /// ask Poe to fetch them from the running bot). Poe shows new settings only once synced.
     SyncSettings(SyncArgs),
+    /// Build a bot into NAME.wasm: a fastapi_poe Python file (with componentize-py) or a Rust
+    /// crate's directory (with cargo, for wasm32-wasip2). Copy the result into the bots
+    /// directory to serve it.
+    Build(BuildArgs),
+}
+
+/// Flags of `poe-host build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The bot's source: a Python file (`bot.py`) or a Rust crate's directory.
+    pub src: PathBuf,
+
+    /// Where to write the component [default: NAME.wasm in the current directory].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+
+    /// The Python with componentize-py installed [default: this checkout's .venv/bin/python,
+    /// made by scripts/setup.sh].
+    #[arg(long, env = "POE_HOST_PYTHON")]
+    pub python: Option<PathBuf>,
+
+    /// The Python SDK directory, holding poe_build.py [default: this checkout's guest-sdk-python].
+    #[arg(long, env = "POE_HOST_PYTHON_SDK")]
+    pub python_sdk: Option<PathBuf>,
+
+    /// The poe:bot WIT directory [default: this checkout's wit].
+    #[arg(long, env = "POE_HOST_WIT")]
+    pub wit: Option<PathBuf>,
+
+    /// Where Python builds and bundled packages are cached, so an unchanged bot rebuilds at
+    /// once and to the same bytes [default: ~/.cache/poe-host/python].
+    #[arg(long, env = "POE_HOST_BUILD_CACHE")]
+    pub build_cache: Option<PathBuf>,
+}
+
+impl BuildArgs {
+    /// The build's options: each flag, or its default.
+    pub fn options(self) -> crate::build::BuildOptions {
+        let defaults = crate::build::PythonToolchain::default();
+        let python = crate::build::PythonToolchain {
+            python: self.python.unwrap_or(defaults.python),
+            sdk: self.python_sdk.unwrap_or(defaults.sdk),
+            wit: self.wit.unwrap_or(defaults.wit),
+            cache: self.build_cache.unwrap_or(defaults.cache),
+        };
+        crate::build::BuildOptions { output: self.output, python }
+    }
 }
 
 /// Flags of `poe-host sync-settings`.

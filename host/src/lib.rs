@@ -9,6 +9,7 @@
 #![deny(unsafe_code)] // two exceptions, each argued where it is: bots::cache::deserialize, guest::exports::Export::func
 
 pub mod bots; // the bots directory: files, sidecars, compile cache, registry, reload
+pub mod build; // `poe-host build SRC`: a Python file or Rust crate into NAME.wasm
 pub mod capabilities; // host interfaces a bot may import, one module each
 pub mod check; // `poe-host check FILE.wasm`
 pub mod cli; // clap flags and their env vars

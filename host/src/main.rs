@@ -1,11 +1,11 @@
-//! The `poe-host` binary: parse flags, set up logging, then serve, check or sync settings.
+//! The `poe-host` binary: parse flags, set up logging, then serve, check, build or sync settings.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use poe_host::bots::sidecar::HostDefaults;
-use poe_host::cli::{Cli, Command, ServeArgs, SyncArgs};
+use poe_host::cli::{BuildArgs, Cli, Command, ServeArgs, SyncArgs};
 use poe_host::http::auth::AccessKey;
 use poe_host::sync_settings::Sync;
 use poe_host::{check, http::server};
@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(*args),
         Command::Check { file } => check::check_file(&file).map(|summary| println!("{summary}")),
         Command::SyncSettings(args) => sync_settings(args),
+        Command::Build(args) => build(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,6 +73,13 @@ async fn sync_settings(args: SyncArgs) -> anyhow::Result<()> {
         poe_host::sync_settings::run(&args.bots, &args.name, poe_name, defaults, args.poe_api_base, how)
             .await?;
     println!("{summary}");
+    Ok(())
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let src = args.src.clone();
+    let output = poe_host::build::build(&src, &args.options())?;
+    println!("built {} (check it with `poe-host check {}`)", output.display(), output.display());
     Ok(())
 }
 
