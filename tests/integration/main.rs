@@ -13,6 +13,7 @@ mod interop;
 mod old_bots;
 mod outbound;
 mod platform;
+mod python;
 mod raw_http;
 mod reload;
 mod sandbox;
