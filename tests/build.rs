@@ -27,6 +27,7 @@ const PYTHON_BOTS: &[(&str, &str)] = &[
     ("PY_SHOWCASE", "example-bots/python/showcase.py"),
     ("PY_ALLCAPS", "example-bots/python/allcaps.py"),
     ("PY_SIDE_BY_SIDE", "example-bots/python/side_by_side.py"),
+    ("PY_RELAY", "example-bots/python/relay.py"),
     ("PY_MISBEHAVE", "tests/fixtures/python/misbehave.py"),
 ];
 

@@ -7,12 +7,15 @@ fastapi_poe ends it (`The bot encountered an unexpected issue.`, the exception's
 client.
 """
 
+import os
 import traceback
 from typing import Any, Optional
 
 from componentize_py_types import Err
+from poe_wit.imports import environment
 from poe_wit.imports import logging as wit_logging
-from poe_wit.imports import responder, types
+from poe_wit.imports import poe_bot_types as types
+from poe_wit.imports import responder
 
 from . import _loop, _output, _wit
 from .base import PoeBot
@@ -42,6 +45,13 @@ def _bot() -> PoeBot:
     if _BOT is None:
         raise RuntimeError("no bot registered: call fastapi_poe.make_app(bot) in the bot's file")
     return _BOT
+
+
+def _refresh_environ() -> None:
+    """`os.environ` as the sidecar grants it now: CPython read its environment when the bot
+    was built, where it was empty."""
+    os.environ.clear()
+    os.environ.update(dict(environment.get_environment()))
 
 
 def _log_exception(what: str) -> None:
@@ -82,9 +92,11 @@ class Handler:
     """The `poe:bot/handler` export, as componentize-py expects it."""
 
     def get_response(self, request: Any) -> None:
+        _refresh_environ()
         _loop.run(_answer(request))
 
     def get_settings(self, request: Any) -> Any:
+        _refresh_environ()
         settings = _loop.run(_bot().get_settings_with_context(_wit.settings_request_from_wit(request), _CONTEXT))
         return _output.settings_to_wit(settings)
 

@@ -9,7 +9,7 @@ would.
 
 from typing import Any, Iterator, Optional
 
-from poe_wit.imports import types as wit
+from poe_wit.imports import poe_bot_types as wit
 
 from . import types as fp
 

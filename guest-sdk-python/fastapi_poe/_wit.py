@@ -8,7 +8,7 @@ fastapi_poe bot expects `QueryRequest` with strings and dicts, and yields
 import json
 from typing import Any, Optional
 
-from poe_wit.imports import types as wit
+from poe_wit.imports import poe_bot_types as wit
 
 from . import types as fp
 

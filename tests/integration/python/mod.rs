@@ -4,6 +4,7 @@
 //! runtime of its own that outlive each test's.
 
 mod differential;
+mod outbound;
 mod sandbox;
 
 use std::sync::OnceLock;
