@@ -558,3 +558,59 @@ async fn a_replaced_version_is_evicted_after_the_reload_and_a_crashed_write_at_s
     assert_eq!(host.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 0, "evicted": 2}));
     assert_eq!(answer(&host, "bot").await.as_deref(), Some("unknown command: x"));
 }
+
+/// Bots due in one scan load concurrently: each still ends in its own state, whatever order
+/// they finish in. A broken file keeps its previous version serving, a FIFO sidecar is
+/// reported for its bot alone, and the others are swapped in or added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_changed_together_load_concurrently_and_each_settles_on_its_own() {
+    let host = TestHost::start().await;
+    let fifo = host.file("piped.toml");
+    let _unblock = UnblockOnPanic(fifo.clone());
+    mkfifo(&fifo);
+    std::fs::copy(guests::ECHO, host.file("piped.wasm")).unwrap();
+    std::fs::copy(guests::SHOWCASE, host.file("echo.wasm")).unwrap();
+    std::fs::write(host.file("showcase.wasm"), b"\0asm\x0d\0\x01\0garbage").unwrap();
+    let fresh = ["fresh-1", "fresh-2", "fresh-3"];
+    for name in fresh {
+        std::fs::copy(guests::ECHO, host.file(&format!("{name}.wasm"))).unwrap();
+    }
+    wait_for(&host, "echo", Some("unknown command: x")).await;
+    for name in fresh {
+        wait_for(&host, name, Some("x")).await;
+    }
+    let broken = admin_entry_once(&host, "showcase", |e| !e["last_error"].is_null(), SWAP_DEADLINE).await;
+    let message = broken["last_error"].as_str().unwrap();
+    assert!(message.contains("showcase.wasm is not a valid wasm component"), "{message}");
+    assert_eq!(broken["serving"], json!(true));
+    assert_eq!(answer(&host, "showcase").await.as_deref(), Some("unknown command: x"), "the old version");
+    let piped = admin_entry_once(&host, "piped", |e| !e["last_error"].is_null(), SWAP_DEADLINE).await;
+    let message = piped["last_error"].as_str().unwrap();
+    assert!(message.ends_with("piped.toml is not a regular file but a FIFO"), "{message}");
+    assert_eq!(piped["serving"], json!(false));
+    let admin = host.admin().await;
+    let serving = admin["bots"].as_array().unwrap().iter().filter(|b| b["serving"] == json!(true)).count();
+    assert_eq!(serving, 5, "echo, showcase and three fresh bots: {admin}");
+    assert_eq!(admin_entry(&host, "echo").await["last_error"], Value::Null);
+}
+
+/// Two bots with the same wasm load at the same time at start-up: both may compile it and
+/// write its one cache entry at once, and the entry must come out whole (both writes used
+/// the same temporary file name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_sharing_a_wasm_load_together_and_their_cache_entry_comes_out_whole() {
+    let cache = tempfile::tempdir().unwrap();
+    let bots =
+        vec![("a", guests::SHOWCASE), ("b", guests::SHOWCASE), ("c", guests::ECHO), ("d", guests::ECHO)];
+    let options = || Options { bots: bots.clone(), ..cached_in(cache.path(), DEFAULT_MAX_BYTES) };
+    let first = TestHost::with(options()).await;
+    let counters = first.admin().await["cache"].clone();
+    assert_eq!(counters["hits"].as_u64().unwrap() + counters["compiles"].as_u64().unwrap(), 4, "{counters}");
+    assert_eq!(counters["rejected"], json!(0));
+    let second = TestHost::with(options()).await;
+    assert_eq!(second.admin().await["cache"], json!({"hits": 4, "compiles": 0, "rejected": 0, "evicted": 0}));
+    for (bot, expected) in [("a", "unknown command: x"), ("b", "unknown command: x"), ("c", "x"), ("d", "x")]
+    {
+        assert_eq!(answer(&second, bot).await.as_deref(), Some(expected), "{bot}");
+    }
+}

@@ -9,6 +9,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use super::entry::Rejection;
@@ -189,9 +190,13 @@ fn same_file(_a: &fs::Metadata, b: &fs::Metadata) -> bool {
 }
 
 /// Write an entry atomically: a temporary file, private to this user, renamed into place.
-/// A crash leaves the temporary file, which eviction deletes later.
+/// A crash leaves the temporary file, which eviction deletes later. Each write has its own
+/// temporary file (`NAME.tmpPID-N`): bots load concurrently, and two with the same wasm
+/// write the same entry at once.
 pub fn write_entry(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let written = write_new(&tmp, parts).and_then(|()| fs::rename(&tmp, path));
     if written.is_err() {

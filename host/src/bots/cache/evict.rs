@@ -68,7 +68,7 @@ pub fn evict(dir: &Path, in_use: &HashSet<String>, max_bytes: u64, now: SystemTi
     Ok(evicted)
 }
 
-/// The regular files of `dir` that are entries (`*.cwasm`) or temporary files (`*.tmpPID`);
+/// The regular files of `dir` that are entries (`*.cwasm`) or temporary files (`*.tmpPID-N`);
 /// anything else is not the cache's and is left alone.
 fn scan(dir: &Path, in_use: &HashSet<String>) -> io::Result<Vec<CacheFile>> {
     let mut files = Vec::new();
