@@ -6,12 +6,15 @@
 //! names the wasm's SHA-256 and the engine it was compiled for (`entry`), checked before
 //! wasmtime sees the artifact, which is then mapped rather than read (`artifact`). Any
 //! mismatch, truncation or corruption means "recompile and rewrite", never a crash.
-//! Entries no loaded bot uses are evicted (`evict`).
+//! Entries no loaded bot uses are evicted (`evict`). Beside the entries, `functions/` holds
+//! Cranelift's compiled functions (`functions`), so a bot sharing most of its code with one
+//! compiled before (a Python bot: CPython) compiles only what is new.
 
 mod artifact;
 mod dir;
 mod entry;
 mod evict;
+mod functions;
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -26,6 +29,7 @@ use wasmtime::component::Component;
 
 pub use dir::CacheDirError;
 pub use evict::DEFAULT_MAX_BYTES;
+pub use functions::{FUNCTIONS_MAX_BYTES, FunctionStore};
 
 use entry::{ARTIFACT_EXT, EntryKey, LABEL_EXT, LABEL_LEN, Rejection};
 
@@ -148,35 +152,34 @@ impl ArtifactCache {
 
     /// Evict what no loaded bot uses; `wasm_hashes` are the SHA-256s (hex) of the loaded
     /// bots, and entries handed out since the last eviction are kept too (their bots may be
-    /// loading). Runs on the blocking pool and logs what it deleted.
+    /// loading). Compiled functions are evicted to fit [`FUNCTIONS_MAX_BYTES`]. Runs on the
+    /// blocking pool and logs what it deleted.
     pub async fn evict(&self, wasm_hashes: Vec<String>) {
         let Some(dir) = &self.dir else { return };
         let mut in_use = std::mem::take(&mut *self.recent.lock().unwrap_or_else(|p| p.into_inner()));
         let served = wasm_hashes.iter().filter_map(|hash| EntryKey::new(hash, self.engine_key));
         in_use.extend(served.map(|key| key.stem()));
-        let (path, max_bytes, shown) = (dir.clone(), self.max_bytes, dir.display().to_string());
-        let evicting = move || evict::evict(&path, &in_use, max_bytes, SystemTime::now());
-        match tokio::task::spawn_blocking(evicting).await {
-            Ok(Ok(evicted)) => self.log_eviction(&shown, evicted),
-            Ok(Err(e)) => tracing::warn!(dir = %shown, "cannot evict from the compile cache: {e}"),
-            Err(e) => tracing::warn!(dir = %shown, "compile cache eviction failed: {e}"),
+        let evicted = self.evict_from(dir.clone(), in_use, self.max_bytes).await;
+        self.stats.evicted.fetch_add(evicted.files, Ordering::Relaxed);
+        let functions = dir.join(functions::FUNCTIONS_DIR);
+        if functions.is_dir() {
+            self.evict_from(functions, HashSet::new(), FUNCTIONS_MAX_BYTES).await;
         }
     }
 
-    fn log_eviction(&self, dir: &str, evicted: evict::Evicted) {
-        self.stats.evicted.fetch_add(evicted.files, Ordering::Relaxed);
-        let evict::Evicted { files, bytes, kept_bytes } = evicted;
-        if files > 0 {
-            tracing::info!(dir, files, bytes, kept_bytes, "compile cache: evicted");
+    /// Evict from `dir` down to `max_bytes`, logging what went.
+    async fn evict_from(&self, dir: PathBuf, in_use: HashSet<String>, max_bytes: u64) -> evict::Evicted {
+        let shown = dir.display().to_string();
+        let evicting = move || evict::evict(&dir, &in_use, max_bytes, SystemTime::now());
+        match tokio::task::spawn_blocking(evicting).await {
+            Ok(Ok(evicted)) => {
+                log_eviction(&shown, evicted, max_bytes);
+                return evicted;
+            }
+            Ok(Err(e)) => tracing::warn!(dir = %shown, "cannot evict from the compile cache: {e}"),
+            Err(e) => tracing::warn!(dir = %shown, "compile cache eviction failed: {e}"),
         }
-        if kept_bytes > self.max_bytes {
-            tracing::warn!(
-                dir,
-                kept_bytes,
-                max_bytes = self.max_bytes,
-                "compile cache is over its budget with entries in use alone"
-            );
-        }
+        evict::Evicted::default()
     }
 
     /// Run [`ArtifactCache::evict`] [`EVICT_DELAY`] after every burst of new entries, for
@@ -190,6 +193,21 @@ impl ArtifactCache {
             tokio::time::sleep(EVICT_DELAY).await;
             self.evict(wasm_hashes()).await;
         }
+    }
+}
+
+fn log_eviction(dir: &str, evicted: evict::Evicted, max_bytes: u64) {
+    let evict::Evicted { files, bytes, kept_bytes } = evicted;
+    if files > 0 {
+        tracing::info!(dir, files, bytes, kept_bytes, "compile cache: evicted");
+    }
+    if kept_bytes > max_bytes {
+        tracing::warn!(
+            dir,
+            kept_bytes,
+            max_bytes,
+            "compile cache is over its budget with entries in use alone"
+        );
     }
 }
 

@@ -5,11 +5,13 @@
 //! shared, so a request costs an instantiation from the pool, never a compile.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
+use crate::bots::cache::FunctionStore;
 use crate::capabilities::{bot_query, outbound, platform};
 use crate::guest::bindings::poe::bot::{logging, responder, types};
 use crate::guest::ctx::BotCtx;
@@ -44,7 +46,8 @@ pub struct EngineOptions {
     pub pool_size: u32,
     /// Largest linear memory any instance may have.
     pub max_memory: usize,
-    /// Where compiled bots are cached on disk (see `cache`); `None` compiles every time.
+    /// Where compiled bots, and their compiled functions, are cached on disk (see `cache`);
+    /// `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
     /// Bytes of cache entries kept; unused entries beyond it are evicted.
     pub cache_max_bytes: u64,
@@ -60,6 +63,12 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
         .cranelift_opt_level(OptLevel::Speed)
         .parallel_compilation(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(options)));
+    if let Some(dir) = &options.cache_dir {
+        // Functions compiled for one bot are reused for the next: CPython's ~10,000 are the
+        // same in every Python bot and every version of one.
+        let functions = Arc::new(FunctionStore::open(dir)?);
+        config.enable_incremental_compilation(functions).map_err(anyhow::Error::from)?;
+    }
     Engine::new(&config).map_err(anyhow::Error::from).context("failed to create the wasmtime engine")
 }
 

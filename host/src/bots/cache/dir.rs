@@ -202,18 +202,25 @@ fn same_file(_a: &fs::Metadata, b: &fs::Metadata) -> bool {
 /// temporary file (`NAME.tmpPID-N`): bots load concurrently, and two with the same wasm
 /// write the same entry at once.
 pub fn write_entry(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    write_file(path, parts, true)
+}
+
+/// [`write_entry`], synced to disk before the rename only if `sync`: a file whose
+/// checksum catches a crash's damage and that is cheap to recompute (one compiled function
+/// of thousands) need not wait for the disk.
+pub fn write_file(path: &Path, parts: &[&[u8]], sync: bool) -> io::Result<()> {
     static WRITES: AtomicU64 = AtomicU64::new(0);
     let n = WRITES.fetch_add(1, Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     let _ = fs::remove_file(&tmp);
-    let written = write_new(&tmp, parts).and_then(|()| fs::rename(&tmp, path));
+    let written = write_new(&tmp, parts, sync).and_then(|()| fs::rename(&tmp, path));
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     written
 }
 
-fn write_new(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+fn write_new(path: &Path, parts: &[&[u8]], sync: bool) -> io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -222,7 +229,7 @@ fn write_new(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     for part in parts {
         file.write_all(part)?;
     }
-    file.sync_all()
+    if sync { file.sync_all() } else { Ok(()) }
 }
 
 /// Mark the entry at `path` as used now (eviction removes the least recently used first).

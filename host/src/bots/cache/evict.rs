@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::entry::{ARTIFACT_EXT, LABEL_EXT};
+use super::functions::FUNCTION_EXT;
 
 /// Bytes of entries the cache keeps by default. A compiled bot is about 3× its wasm (echo
 /// 0.27 MiB, showcase 0.42 MiB), so this holds thousands of versions; entries in use are
@@ -79,7 +80,8 @@ pub fn evict(dir: &Path, in_use: &HashSet<String>, max_bytes: u64, now: SystemTi
 }
 
 /// The regular files of `dir` that are entries (`STEM.cwasm` and `STEM.label`, grouped by
-/// stem, last used when the more recent was modified) or temporary files (`*.tmpPID-N`);
+/// stem, last used when the more recent was modified; or a compiled function, `KEY.fn`) or
+/// temporary files (`*.tmpPID-N`);
 /// anything else is not the cache's and is left alone.
 fn scan(dir: &Path, in_use: &HashSet<String>) -> io::Result<Vec<CacheFile>> {
     let mut files = Vec::new();
@@ -95,7 +97,7 @@ fn scan(dir: &Path, in_use: &HashSet<String>) -> io::Result<Vec<CacheFile>> {
             continue;
         };
         let stem = stem.to_string_lossy().into_owned();
-        if ext == ARTIFACT_EXT || ext == LABEL_EXT {
+        if ext == ARTIFACT_EXT || ext == LABEL_EXT || ext == FUNCTION_EXT {
             let kind = Kind::Entry { in_use: in_use.contains(&stem) };
             let entry = entries.entry(stem).or_insert(CacheFile {
                 paths: Vec::new(),
