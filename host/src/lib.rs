@@ -6,7 +6,7 @@
 //! and swaps in new versions, and `capabilities` holds one module per host interface a bot
 //! may import beyond its answer (calling other bots). Arrows run one way: `http` → `guest`
 //! → `capabilities` / `sandbox` → `protocol`.
-#![deny(unsafe_code)] // two exceptions, each argued where it is: bots::cache::deserialize, guest::exports::Export::func
+#![deny(unsafe_code)] // two exceptions, each argued where it is: bots::cache::artifact::deserialize, guest::exports::Export::func
 
 pub mod bots; // the bots directory: files, sidecars, compile cache, registry, reload
 pub mod build; // `poe-host build SRC`: a Python file or Rust crate into NAME.wasm

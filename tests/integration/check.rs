@@ -45,6 +45,41 @@ fn check_explains_core_modules_and_garbage() {
     assert!(check_file(&truncated).is_err());
 }
 
+/// A component made of `count` instances of one empty core module (and nothing else).
+fn component_with_core_instances(count: u8) -> Vec<u8> {
+    assert!(count < 42, "each section size fits in one LEB128 byte");
+    let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
+    bytes.extend_from_slice(b"\x01\x08\0asm\x01\0\0\0"); // core module section: an empty module
+    bytes.extend_from_slice(&[0x02, 1 + 3 * count, count]); // core instance section
+    for _ in 0..count {
+        bytes.extend_from_slice(&[0x00, 0x00, 0x00]); // instantiate module 0 with no arguments
+    }
+    bytes
+}
+
+/// componentize-py bots have 14 core instances; the cap was 16, so one more shared library
+/// failed, and failed as "not a valid wasm component".
+#[test]
+fn check_passes_32_core_instances_and_names_the_cap_for_33() {
+    let dir = tempfile::tempdir().unwrap();
+    let at_cap = dir.path().join("thirty-two.wasm");
+    std::fs::write(&at_cap, component_with_core_instances(32)).unwrap();
+    let error = format!("{:#}", check_file(&at_cap).unwrap_err());
+    assert!(error.contains("does not export poe:bot/handler"), "the pool took it: {error}");
+    let over = dir.path().join("thirty-three.wasm");
+    std::fs::write(&over, component_with_core_instances(33)).unwrap();
+    let error = format!("{:#}", check_file(&over).unwrap_err());
+    let expected = format!(
+        "{} is larger than a poe-host instance slot (32 core instances, 2 memories, 16 tables per bot): ",
+        over.display()
+    );
+    assert!(error.starts_with(&expected), "{error}");
+    assert!(
+        error.contains("contains 33 core module instances, which exceeds the configured maximum of 32"),
+        "{error}"
+    );
+}
+
 #[tokio::test]
 async fn broken_files_are_skipped_and_good_bots_still_serve() {
     let bots = vec![("echo", guests::ECHO), ("wrong", guests::NOT_A_BOT)];

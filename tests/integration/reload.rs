@@ -250,11 +250,12 @@ async fn second_start_compiles_nothing_and_corrupt_cache_entries_are_recompiled(
     assert_eq!(second.admin().await["cache"], json!({"hits": 2, "compiles": 0, "rejected": 0, "evicted": 0}));
     assert_eq!(answer(&second, "echo").await.as_deref(), Some("x"));
     let corrupted = AtomicUsize::new(0);
-    for entry in std::fs::read_dir(cache.path()).unwrap().flatten() {
-        let mut bytes = std::fs::read(entry.path()).unwrap();
+    let artifacts = std::fs::read_dir(cache.path()).unwrap().flatten().map(|e| e.path());
+    for artifact in artifacts.filter(|p| p.extension().is_some_and(|e| e == "cwasm")) {
+        let mut bytes = std::fs::read(&artifact).unwrap();
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0xff;
-        std::fs::write(entry.path(), bytes).unwrap();
+        std::fs::write(&artifact, bytes).unwrap();
         corrupted.fetch_add(1, Ordering::Relaxed);
     }
     assert_eq!(corrupted.into_inner(), 2);
@@ -409,7 +410,12 @@ fn cached_in(cache: &Path, max_bytes: u64) -> Options {
     Options { cache_dir: Some(cache.to_owned()), cache_max_bytes: max_bytes, ..Options::default() }
 }
 
-/// The cache entry `host` loaded `bot` from (named by the wasm's SHA-256).
+/// The label beside a cache entry's artifact.
+fn label_of(artifact: &Path) -> PathBuf {
+    artifact.with_extension("label")
+}
+
+/// The artifact of the cache entry `host` loaded `bot` from (named by the wasm's SHA-256).
 async fn entry_of(host: &TestHost, cache: &Path, bot: &str) -> PathBuf {
     let hash = admin_entry(host, bot).await["hash"].as_str().unwrap().to_owned();
     let name = |e: &std::fs::DirEntry| e.file_name().into_string().unwrap();
@@ -431,7 +437,7 @@ fn set_age(path: &Path, age: Duration) {
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Whoever could write the cache directory could put one bot's compiled code under
-/// another's name: the entry's header names its wasm, so showcase is not served as echo.
+/// another's name: the entry's label names its wasm, so showcase is not served as echo.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mislabeled_cache_entry_is_rejected_and_the_right_bot_answers() {
     let cache = tempfile::tempdir().unwrap();
@@ -439,6 +445,7 @@ async fn a_mislabeled_cache_entry_is_rejected_and_the_right_bot_answers() {
     let (echo, showcase) =
         (entry_of(&first, cache.path(), "echo").await, entry_of(&first, cache.path(), "showcase").await);
     std::fs::copy(&echo, &showcase).unwrap();
+    std::fs::copy(label_of(&echo), label_of(&showcase)).unwrap();
     let second = TestHost::with(cached_in(cache.path(), DEFAULT_MAX_BYTES)).await;
     assert_eq!(answer(&second, "showcase").await.as_deref(), Some("unknown command: x"));
     assert_eq!(answer(&second, "echo").await.as_deref(), Some("x"));
@@ -514,16 +521,22 @@ async fn unused_entries_are_evicted_at_start_to_fit_the_budget_and_entries_in_us
     let old: Vec<PathBuf> = (1..=3).map(|i| cache.path().join(format!("{i:064x}-{engine_key}"))).collect();
     for (path, days) in old.iter().zip([3, 2, 1]) {
         std::fs::copy(&showcase, path).unwrap();
+        std::fs::copy(label_of(&showcase), label_of(path)).unwrap();
         set_age(path, days * DAY);
+        set_age(&label_of(path), days * DAY);
     }
-    let len = |p: &Path| std::fs::metadata(p).unwrap().len();
+    let file_len = |p: &Path| std::fs::metadata(p).unwrap().len();
+    let len = |p: &Path| file_len(p) + file_len(&label_of(p));
     let budget = len(&echo) + len(&showcase) + len(&showcase) * 3 / 2;
     let second = TestHost::with(cached_in(cache.path(), budget)).await;
     assert_eq!(second.admin().await["cache"], json!({"hits": 2, "compiles": 0, "rejected": 0, "evicted": 2}));
-    let present = |p: &PathBuf| p.exists();
+    let present = |p: &PathBuf| {
+        assert_eq!(p.exists(), label_of(p).exists(), "artifact and label go together: {}", p.display());
+        p.exists()
+    };
     assert_eq!([&echo, &showcase, &old[0], &old[1], &old[2]].map(present), [true, true, false, false, true]);
-    let total: u64 =
-        std::fs::read_dir(cache.path()).unwrap().flatten().map(|e| e.metadata().unwrap().len()).sum();
+    let files = std::fs::read_dir(cache.path()).unwrap().flatten().map(|e| e.metadata().unwrap());
+    let total: u64 = files.filter(|m| m.is_file()).map(|m| m.len()).sum();
     assert!(total <= budget, "{total} bytes left, budget {budget}");
 
     let echo_only = Options { bots: vec![("echo", guests::ECHO)], ..cached_in(cache.path(), 0) };
@@ -557,4 +570,82 @@ async fn a_replaced_version_is_evicted_after_the_reload_and_a_crashed_write_at_s
     assert!(showcase.exists(), "the entry in use stays");
     assert_eq!(host.admin().await["cache"], json!({"hits": 0, "compiles": 2, "rejected": 0, "evicted": 2}));
     assert_eq!(answer(&host, "bot").await.as_deref(), Some("unknown command: x"));
+}
+
+/// Bots due in one scan load concurrently: each still ends in its own state, whatever order
+/// they finish in. A broken file keeps its previous version serving, a FIFO sidecar is
+/// reported for its bot alone, and the others are swapped in or added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_changed_together_load_concurrently_and_each_settles_on_its_own() {
+    let host = TestHost::start().await;
+    let fifo = host.file("piped.toml");
+    let _unblock = UnblockOnPanic(fifo.clone());
+    mkfifo(&fifo);
+    std::fs::copy(guests::ECHO, host.file("piped.wasm")).unwrap();
+    std::fs::copy(guests::SHOWCASE, host.file("echo.wasm")).unwrap();
+    std::fs::write(host.file("showcase.wasm"), b"\0asm\x0d\0\x01\0garbage").unwrap();
+    let fresh = ["fresh-1", "fresh-2", "fresh-3"];
+    for name in fresh {
+        std::fs::copy(guests::ECHO, host.file(&format!("{name}.wasm"))).unwrap();
+    }
+    wait_for(&host, "echo", Some("unknown command: x")).await;
+    for name in fresh {
+        wait_for(&host, name, Some("x")).await;
+    }
+    let broken = admin_entry_once(&host, "showcase", |e| !e["last_error"].is_null(), SWAP_DEADLINE).await;
+    let message = broken["last_error"].as_str().unwrap();
+    assert!(message.contains("showcase.wasm is not a valid wasm component"), "{message}");
+    assert_eq!(broken["serving"], json!(true));
+    assert_eq!(answer(&host, "showcase").await.as_deref(), Some("unknown command: x"), "the old version");
+    let piped = admin_entry_once(&host, "piped", |e| !e["last_error"].is_null(), SWAP_DEADLINE).await;
+    let message = piped["last_error"].as_str().unwrap();
+    assert!(message.ends_with("piped.toml is not a regular file but a FIFO"), "{message}");
+    assert_eq!(piped["serving"], json!(false));
+    let admin = host.admin().await;
+    let serving = admin["bots"].as_array().unwrap().iter().filter(|b| b["serving"] == json!(true)).count();
+    assert_eq!(serving, 5, "echo, showcase and three fresh bots: {admin}");
+    assert_eq!(admin_entry(&host, "echo").await["last_error"], Value::Null);
+}
+
+/// Two bots with the same wasm load at the same time at start-up: both may compile it and
+/// write its one cache entry at once, and the entry must come out whole (both writes used
+/// the same temporary file name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_sharing_a_wasm_load_together_and_their_cache_entry_comes_out_whole() {
+    let cache = tempfile::tempdir().unwrap();
+    let bots =
+        vec![("a", guests::SHOWCASE), ("b", guests::SHOWCASE), ("c", guests::ECHO), ("d", guests::ECHO)];
+    let options = || Options { bots: bots.clone(), ..cached_in(cache.path(), DEFAULT_MAX_BYTES) };
+    let first = TestHost::with(options()).await;
+    let counters = first.admin().await["cache"].clone();
+    assert_eq!(counters["hits"].as_u64().unwrap() + counters["compiles"].as_u64().unwrap(), 4, "{counters}");
+    assert_eq!(counters["rejected"], json!(0));
+    let second = TestHost::with(options()).await;
+    assert_eq!(second.admin().await["cache"], json!({"hits": 4, "compiles": 0, "rejected": 0, "evicted": 0}));
+    for (bot, expected) in [("a", "unknown command: x"), ("b", "unknown command: x"), ("c", "x"), ("d", "x")]
+    {
+        assert_eq!(answer(&second, bot).await.as_deref(), Some(expected), "{bot}");
+    }
+}
+
+/// A bot loaded from the cache runs from its entry's file, mapped: deleting the entry, or
+/// renaming another file over it (what eviction and a rewrite do), leaves it serving as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_mapped_from_the_cache_keeps_serving_when_its_entry_is_deleted_or_replaced() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = TestHost::with(cached_in(cache.path(), DEFAULT_MAX_BYTES)).await;
+    drop(first);
+    let host = TestHost::with(cached_in(cache.path(), DEFAULT_MAX_BYTES)).await;
+    assert_eq!(host.admin().await["cache"]["hits"], json!(2));
+    let (echo, showcase) =
+        (entry_of(&host, cache.path(), "echo").await, entry_of(&host, cache.path(), "showcase").await);
+    let tmp = cache.path().join("swap.tmp");
+    std::fs::copy(&showcase, &tmp).unwrap();
+    std::fs::rename(&tmp, &echo).unwrap();
+    std::fs::remove_file(&showcase).unwrap();
+    std::fs::remove_file(label_of(&showcase)).unwrap();
+    for _ in 0..10 {
+        assert_eq!(answer(&host, "echo").await.as_deref(), Some("x"));
+        assert_eq!(answer(&host, "showcase").await.as_deref(), Some("unknown command: x"));
+    }
 }

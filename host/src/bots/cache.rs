@@ -2,14 +2,19 @@
 //! nothing that did not change. The loader calls it; the server runs its eviction.
 //!
 //! Loading native code from disk is unsafe by nature, so the cache only trusts files it
-//! wrote itself: the directory must be private to this user (`dir`), and each entry
-//! names the wasm's SHA-256 and the engine it was compiled for in its header (`entry`),
-//! checked before wasmtime sees it. Any mismatch, truncation or corruption means
-//! "recompile and rewrite", never a crash. Entries no loaded bot uses are evicted (`evict`).
+//! wrote itself: the directory must be private to this user (`dir`), and each entry's label
+//! names the wasm's SHA-256 and the engine it was compiled for (`entry`), checked before
+//! wasmtime sees the artifact, which is then mapped rather than read (`artifact`). Any
+//! mismatch, truncation or corruption means "recompile and rewrite", never a crash.
+//! Entries no loaded bot uses are evicted (`evict`). Beside the entries, `functions/` holds
+//! Cranelift's compiled functions (`functions`), so a bot sharing most of its code with one
+//! compiled before (a Python bot: CPython) compiles only what is new.
 
+mod artifact;
 mod dir;
 mod entry;
 mod evict;
+mod functions;
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -24,8 +29,9 @@ use wasmtime::component::Component;
 
 pub use dir::CacheDirError;
 pub use evict::DEFAULT_MAX_BYTES;
+pub use functions::{FUNCTIONS_MAX_BYTES, FunctionStore};
 
-use entry::{EntryKey, Rejection};
+use entry::{ARTIFACT_EXT, EntryKey, LABEL_EXT, LABEL_LEN, Rejection};
 
 /// How long after a new entry is written eviction runs: a burst of reloads is evicted
 /// after once, and by then the reloader has installed the new versions.
@@ -49,7 +55,8 @@ pub struct CacheStats {
     pub compiles: AtomicU64,
     /// Entries found corrupt, stale, mislabeled or unsafe, and replaced.
     pub rejected: AtomicU64,
-    /// Files evicted (entries no loaded bot used, stale temporary files).
+    /// Entries no loaded bot used and stale temporary files evicted (an entry's artifact
+    /// and label count once).
     pub evicted: AtomicU64,
 }
 
@@ -59,7 +66,7 @@ pub struct ArtifactCache {
     dir: Option<PathBuf>,
     engine_key: u64,
     max_bytes: u64,
-    /// Entries handed out since the last eviction: a bot being loaded is not in the
+    /// Stems of entries handed out since the last eviction: a bot being loaded is not in the
     /// registry yet, and its entry must survive an eviction that runs meanwhile.
     recent: Mutex<HashSet<String>>,
     written: Notify,
@@ -80,7 +87,8 @@ impl ArtifactCache {
         Ok(Self { dir, engine_key, max_bytes, recent, written: Notify::new(), stats })
     }
 
-    /// The component for `wasm` (whose SHA-256 is `wasm_hash`), from cache or compiled.
+    /// The component for `wasm` (whose SHA-256 is `wasm_hash`), from cache or compiled. A
+    /// compiled component is stored, then served from its stored entry, mapped.
     pub fn load_or_compile(
         &self,
         engine: &Engine,
@@ -88,83 +96,90 @@ impl ArtifactCache {
         wasm_hash: &str,
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let key = EntryKey::new(wasm_hash, self.engine_key);
-        let entry = self.dir.as_ref().zip(key).map(|(dir, key)| (dir.join(key.file_name()), key));
-        if let Some((_, key)) = &entry {
-            self.recent.lock().unwrap_or_else(|p| p.into_inner()).insert(key.file_name());
-        }
-        if let Some((path, key)) = &entry
-            && let Some(component) = self.read(engine, path, key)
-        {
-            self.stats.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok((component, CacheOutcome::Hit));
+        let entry = self.dir.as_ref().zip(key).map(|(dir, key)| Entry::new(dir, key));
+        if let Some(entry) = &entry {
+            self.recent.lock().unwrap_or_else(|p| p.into_inner()).insert(entry.key.stem());
+            if let Some(component) = self.read(engine, entry) {
+                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok((component, CacheOutcome::Hit));
+            }
         }
         let component = Component::new(engine, wasm)?;
         self.stats.compiles.fetch_add(1, Ordering::Relaxed);
-        if let Some((path, key)) = &entry {
-            self.write(path, key, &component.serialize()?);
+        if let Some(entry) = &entry
+            && self.write(entry, &component.serialize()?)
+            && let Some(mapped) = self.read(engine, entry)
+        {
+            // The compiled code in memory is dropped: the mapped copy costs no private memory.
+            return Ok((mapped, CacheOutcome::Compiled));
         }
         Ok((component, CacheOutcome::Compiled))
     }
 
-    fn read(&self, engine: &Engine, path: &Path, key: &EntryKey) -> Option<Component> {
-        let component = dir::read_entry(path).and_then(|bytes| {
-            let Some(bytes) = bytes else { return Ok(None) };
-            let artifact = key.verify(&bytes)?;
-            deserialize(engine, artifact).map(Some).map_err(|e| Rejection::Deserialize(format!("{e:#}")))
-        });
-        match component {
+    fn read(&self, engine: &Engine, entry: &Entry) -> Option<Component> {
+        match entry.load(engine) {
             Ok(Some(component)) => {
-                dir::touch(path);
+                dir::touch(&entry.artifact);
                 Some(component)
             }
             Ok(None) => None,
             Err(why) => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(path = %path.display(), "discarding cache entry ({why}); recompiling");
-                let _ = std::fs::remove_file(path);
+                tracing::warn!(path = %entry.artifact.display(), "discarding cache entry ({why}); recompiling");
+                entry.remove();
                 None
             }
         }
     }
 
-    fn write(&self, path: &Path, key: &EntryKey, artifact: &[u8]) {
-        match dir::write_entry(path, &[&key.header(artifact), artifact]) {
-            Ok(()) => self.written.notify_one(),
-            Err(e) => tracing::warn!(path = %path.display(), "could not write the compile cache: {e}"),
+    /// Store `artifact` and its label; whether both were written. The artifact goes first: a
+    /// load in between finds it unlabeled (or under a stale label) and recompiles.
+    fn write(&self, entry: &Entry, artifact: &[u8]) -> bool {
+        let label = entry.key.label(artifact);
+        let written = dir::write_entry(&entry.artifact, &[artifact])
+            .and_then(|()| dir::write_entry(&entry.label, &[&label]));
+        match written {
+            Ok(()) => {
+                self.written.notify_one();
+                true
+            }
+            Err(e) => {
+                tracing::warn!(path = %entry.artifact.display(), "could not write the compile cache: {e}");
+                false
+            }
         }
     }
 
     /// Evict what no loaded bot uses; `wasm_hashes` are the SHA-256s (hex) of the loaded
     /// bots, and entries handed out since the last eviction are kept too (their bots may be
-    /// loading). Runs on the blocking pool and logs what it deleted.
+    /// loading). Compiled functions are evicted to fit [`FUNCTIONS_MAX_BYTES`]. Runs on the
+    /// blocking pool and logs what it deleted.
     pub async fn evict(&self, wasm_hashes: Vec<String>) {
         let Some(dir) = &self.dir else { return };
         let mut in_use = std::mem::take(&mut *self.recent.lock().unwrap_or_else(|p| p.into_inner()));
         let served = wasm_hashes.iter().filter_map(|hash| EntryKey::new(hash, self.engine_key));
-        in_use.extend(served.map(|key| key.file_name()));
-        let (path, max_bytes, shown) = (dir.clone(), self.max_bytes, dir.display().to_string());
-        let evicting = move || evict::evict(&path, &in_use, max_bytes, SystemTime::now());
-        match tokio::task::spawn_blocking(evicting).await {
-            Ok(Ok(evicted)) => self.log_eviction(&shown, evicted),
-            Ok(Err(e)) => tracing::warn!(dir = %shown, "cannot evict from the compile cache: {e}"),
-            Err(e) => tracing::warn!(dir = %shown, "compile cache eviction failed: {e}"),
+        in_use.extend(served.map(|key| key.stem()));
+        let evicted = self.evict_from(dir.clone(), in_use, self.max_bytes).await;
+        self.stats.evicted.fetch_add(evicted.files, Ordering::Relaxed);
+        let functions = dir.join(functions::FUNCTIONS_DIR);
+        if functions.is_dir() {
+            self.evict_from(functions, HashSet::new(), FUNCTIONS_MAX_BYTES).await;
         }
     }
 
-    fn log_eviction(&self, dir: &str, evicted: evict::Evicted) {
-        self.stats.evicted.fetch_add(evicted.files, Ordering::Relaxed);
-        let evict::Evicted { files, bytes, kept_bytes } = evicted;
-        if files > 0 {
-            tracing::info!(dir, files, bytes, kept_bytes, "compile cache: evicted");
+    /// Evict from `dir` down to `max_bytes`, logging what went.
+    async fn evict_from(&self, dir: PathBuf, in_use: HashSet<String>, max_bytes: u64) -> evict::Evicted {
+        let shown = dir.display().to_string();
+        let evicting = move || evict::evict(&dir, &in_use, max_bytes, SystemTime::now());
+        match tokio::task::spawn_blocking(evicting).await {
+            Ok(Ok(evicted)) => {
+                log_eviction(&shown, evicted, max_bytes);
+                return evicted;
+            }
+            Ok(Err(e)) => tracing::warn!(dir = %shown, "cannot evict from the compile cache: {e}"),
+            Err(e) => tracing::warn!(dir = %shown, "compile cache eviction failed: {e}"),
         }
-        if kept_bytes > self.max_bytes {
-            tracing::warn!(
-                dir,
-                kept_bytes,
-                max_bytes = self.max_bytes,
-                "compile cache is over its budget with entries in use alone"
-            );
-        }
+        evict::Evicted::default()
     }
 
     /// Run [`ArtifactCache::evict`] [`EVICT_DELAY`] after every burst of new entries, for
@@ -181,13 +196,52 @@ impl ArtifactCache {
     }
 }
 
-#[expect(unsafe_code, reason = "deserializing native code; the bytes were checked above")]
-fn deserialize(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Component> {
-    // SAFETY: `artifact` is a `Component::serialize` output this host wrote itself: the
-    // entry is a regular file of this user's in a directory only this user may write, its
-    // header names this wasm's SHA-256 and this engine, and its SHA-256 matched. wasmtime
-    // re-checks its own header.
-    unsafe { Component::deserialize(engine, artifact) }
+fn log_eviction(dir: &str, evicted: evict::Evicted, max_bytes: u64) {
+    let evict::Evicted { files, bytes, kept_bytes } = evicted;
+    if files > 0 {
+        tracing::info!(dir, files, bytes, kept_bytes, "compile cache: evicted");
+    }
+    if kept_bytes > max_bytes {
+        tracing::warn!(
+            dir,
+            kept_bytes,
+            max_bytes,
+            "compile cache is over its budget with entries in use alone"
+        );
+    }
+}
+
+/// Where one entry's files are.
+struct Entry {
+    key: EntryKey,
+    artifact: PathBuf,
+    label: PathBuf,
+}
+
+impl Entry {
+    fn new(dir: &Path, key: EntryKey) -> Self {
+        let stem = key.stem();
+        let artifact = dir.join(format!("{stem}.{ARTIFACT_EXT}"));
+        let label = dir.join(format!("{stem}.{LABEL_EXT}"));
+        Self { key, artifact, label }
+    }
+
+    /// The component stored here; `None` if there is none. Each file must pass `dir`'s
+    /// checks, and the label must name this key, before wasmtime sees the artifact.
+    fn load(&self, engine: &Engine) -> Result<Option<Component>, Rejection> {
+        let Some(artifact) = dir::open_entry(&self.artifact)? else { return Ok(None) };
+        let Some(label) = dir::read_entry(&self.label, LABEL_LEN as u64 + 1)? else {
+            return Err(entry::unlabeled(&artifact::sniff(&artifact)?));
+        };
+        let digest = self.key.verify(&label)?;
+        artifact::load(engine, artifact, &digest).map(Some)
+    }
+
+    /// Delete both files (either may be missing).
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.artifact);
+        let _ = std::fs::remove_file(&self.label);
+    }
 }
 
 #[cfg(test)]
@@ -213,6 +267,11 @@ mod tests {
         cache.load_or_compile(engine, EMPTY_COMPONENT, wasm_hash).unwrap().1
     }
 
+    /// The entry for `wasm_hash` (in the cache's directory, resolved as the cache uses it).
+    fn entry(cache: &ArtifactCache, wasm_hash: &str) -> Entry {
+        Entry::new(cache.dir.as_ref().unwrap(), EntryKey::new(wasm_hash, cache.engine_key).unwrap())
+    }
+
     #[test]
     fn a_compiled_component_is_a_hit_next_time() {
         let dir = tempfile::tempdir().unwrap();
@@ -222,31 +281,83 @@ mod tests {
         assert_eq!(cache.stats.rejected.load(Ordering::Relaxed), 0);
     }
 
+    /// What is served from the cache (and after a compile) is the entry's file, mapped: the
+    /// host's private memory does not hold a copy of it.
     #[test]
-    fn an_entry_copied_under_another_wasms_name_is_rejected_and_recompiled() {
+    fn a_served_entry_is_mapped_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, cache) = cache(dir.path());
+        let artifact = entry(&cache, &hash("echo")).artifact;
+        let mapped = || {
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+            maps.lines().filter(|l| l.ends_with(&*artifact.to_string_lossy())).count()
+        };
+        let (compiled, _) = cache.load_or_compile(&engine, EMPTY_COMPONENT, &hash("echo")).unwrap();
+        assert!(mapped() > 0, "the compiled component is served from its new entry");
+        let (hit, outcome) = cache.load_or_compile(&engine, EMPTY_COMPONENT, &hash("echo")).unwrap();
+        assert_eq!(outcome, CacheOutcome::Hit);
+        drop(compiled);
+        assert!(mapped() > 0, "the hit maps the entry");
+        drop(hit);
+        assert_eq!(mapped(), 0, "unmapped with the last component using it");
+    }
+
+    #[test]
+    fn an_entry_copied_under_another_wasms_name_is_rejected_by_its_label_and_recompiled() {
         let dir = tempfile::tempdir().unwrap();
         let (engine, cache) = cache(dir.path());
         outcome(&cache, &engine, &hash("echo"));
-        let name = |h: &str| EntryKey::new(h, cache.engine_key).unwrap().file_name();
-        std::fs::copy(dir.path().join(name(&hash("echo"))), dir.path().join(name(&hash("showcase"))))
-            .unwrap();
+        let (echo, showcase) = (entry(&cache, &hash("echo")), entry(&cache, &hash("showcase")));
+        std::fs::copy(&echo.artifact, &showcase.artifact).unwrap();
+        std::fs::copy(&echo.label, &showcase.label).unwrap();
+        let refused = showcase.load(&engine).map(|_| ()).unwrap_err();
+        assert!(matches!(refused, Rejection::OtherWasm { .. }), "{refused}");
         assert_eq!(outcome(&cache, &engine, &hash("showcase")), CacheOutcome::Compiled);
         assert_eq!(cache.stats.rejected.load(Ordering::Relaxed), 1);
         assert_eq!(outcome(&cache, &engine, &hash("showcase")), CacheOutcome::Hit, "rewritten");
     }
 
+    /// The label is checked before wasmtime sees the artifact: garbage under a label of
+    /// another wasm is refused by the label, and under its own label by wasmtime.
     #[test]
-    fn a_planted_entry_with_a_valid_header_but_garbage_is_rejected_by_wasmtime() {
+    fn a_planted_artifact_is_refused_by_its_label_before_wasmtime_and_else_by_wasmtime() {
         let dir = tempfile::tempdir().unwrap();
         let (engine, cache) = cache(dir.path());
-        let key = EntryKey::new(&hash("echo"), cache.engine_key).unwrap();
-        dir::write_entry(&dir.path().join(key.file_name()), &[&key.header(b"garbage"), b"garbage"]).unwrap();
+        let (echo, other) = (entry(&cache, &hash("echo")), entry(&cache, &hash("other")));
+        dir::write_entry(&echo.artifact, &[b"garbage"]).unwrap();
+        dir::write_entry(&echo.label, &[&other.key.label(b"garbage")]).unwrap();
+        let refused = echo.load(&engine).map(|_| ()).unwrap_err();
+        assert!(matches!(refused, Rejection::OtherWasm { .. }), "{refused}");
+        dir::write_entry(&echo.label, &[&echo.key.label(b"garbage")]).unwrap();
+        let refused = echo.load(&engine).map(|_| ()).unwrap_err();
+        assert!(matches!(refused, Rejection::Deserialize(_)), "{refused}");
         assert_eq!(outcome(&cache, &engine, &hash("echo")), CacheOutcome::Compiled);
         assert_eq!(cache.stats.rejected.load(Ordering::Relaxed), 1);
     }
 
+    #[test]
+    fn a_corrupt_artifact_fails_its_checksum_and_an_unlabeled_or_old_entry_is_recompiled() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, cache) = cache(dir.path());
+        outcome(&cache, &engine, &hash("echo"));
+        let echo = entry(&cache, &hash("echo"));
+        let mut bytes = std::fs::read(&echo.artifact).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&echo.artifact, &bytes).unwrap();
+        assert!(matches!(echo.load(&engine).map(|_| ()), Err(Rejection::Checksum)));
+        std::fs::remove_file(&echo.label).unwrap();
+        assert!(matches!(echo.load(&engine).map(|_| ()), Err(Rejection::Unlabeled)));
+        std::fs::write(&echo.artifact, b"POEHOST2 and the rest of an old entry").unwrap();
+        let old = echo.load(&engine).map(|_| ()).unwrap_err();
+        assert!(matches!(&old, Rejection::OldLayout(layout) if layout == "POEHOST2"), "{old}");
+        assert_eq!(outcome(&cache, &engine, &hash("echo")), CacheOutcome::Compiled);
+        assert_eq!(outcome(&cache, &engine, &hash("echo")), CacheOutcome::Hit);
+        assert_eq!(cache.stats.rejected.load(Ordering::Relaxed), 1);
+    }
+
     #[tokio::test]
-    async fn eviction_keeps_the_entries_of_loaded_bots() {
+    async fn eviction_keeps_the_entries_of_loaded_bots_and_takes_both_files_of_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::default();
         let cache = ArtifactCache::new(&engine, Some(dir.path().to_owned()), 0).unwrap();
@@ -256,6 +367,8 @@ mod tests {
         assert_eq!(cache.stats.evicted.load(Ordering::Relaxed), 0, "both may be loading still");
         cache.evict(vec![hash("new")]).await;
         assert_eq!(cache.stats.evicted.load(Ordering::Relaxed), 1);
+        let old = entry(&cache, &hash("old"));
+        assert!(!old.artifact.exists() && !old.label.exists(), "artifact and label go together");
         assert_eq!(outcome(&cache, &engine, &hash("new")), CacheOutcome::Hit);
         assert_eq!(outcome(&cache, &engine, &hash("old")), CacheOutcome::Compiled);
     }

@@ -5,14 +5,18 @@
 //! compares each bot's [`Fingerprint`] with what was last loaded. Each changed bot settles
 //! on its own: it is loaded once its fingerprint has held still for [`SETTLE`] (`cp`
 //! truncates, then writes), so a file written without pause delays only its own bot, and a
-//! removed bot goes at once. Loading runs off the runtime; a failure keeps the previous
-//! version serving and is retried when the files change.
+//! removed bot goes at once. Loading runs off the runtime, the bots due in one scan
+//! concurrently (one per core: a Python bot takes ~20 s of CPU to compile), and each is
+//! installed or reported as soon as it is done; a failure keeps the previous version serving
+//! and is retried when the files change.
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
@@ -24,6 +28,21 @@ use crate::guest::loader::{BotLoader, LoadError, LoadedBot};
 pub const SETTLE: Duration = Duration::from_millis(150);
 /// How often the directory is rescanned even without file events.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A bot whose files changed and held still: to be loaded.
+#[derive(Debug)]
+struct Due {
+    name: String,
+    path: PathBuf,
+    fingerprint: Fingerprint,
+}
+
+/// A finished load: what was due, the version served when it started, and the outcome.
+struct Loaded {
+    due: Due,
+    previous: Option<Arc<LoadedBot>>,
+    result: Result<LoadedBot, LoadError>,
+}
 
 /// A changed bot waiting for its files to hold still.
 #[derive(Debug, Clone, Copy)]
@@ -55,20 +74,37 @@ impl Reloader {
         let files = bot_files(&self.dir)?;
         self.remove_missing(&files);
         let now = Instant::now();
-        let mut ready = Vec::new();
+        let mut due = Vec::new();
         for (name, path) in files {
-            let Some(fp) = Fingerprint::of(&path) else { continue };
-            if self.seen.get(&name) == Some(&fp) {
+            let Some(fingerprint) = Fingerprint::of(&path) else { continue };
+            if self.seen.get(&name) == Some(&fingerprint) {
                 self.settling.remove(&name);
-            } else if !settle || self.has_settled(&name, fp, now) {
-                ready.push((name, path, fp));
+            } else if !settle || self.has_settled(&name, fingerprint, now) {
+                self.settling.remove(&name);
+                due.push(Due { name, path, fingerprint });
             }
         }
-        for (name, path, fp) in ready {
-            self.settling.remove(&name);
-            self.load(name, path, fp).await;
+        let mut loads = self.load_all(due);
+        while let Some(loaded) = loads.next().await {
+            self.finish(loaded);
         }
         Ok(())
+    }
+
+    /// Load `due` bots, [`loads_at_once`] at a time, yielding each as soon as it is done (a
+    /// bot that loads fast is not held back by one compiling). The stream owns what it
+    /// needs, so each result can be installed while others still load.
+    fn load_all(&self, due: Vec<Due>) -> impl futures::Stream<Item = Loaded> + use<> {
+        let (loader, registry) = (self.loader.clone(), self.registry.clone());
+        let loads = due.into_iter().map(move |due| {
+            // Read when the load starts, not when the scan listed it.
+            let (loader, previous) = (loader.clone(), registry.get(&due.name));
+            async move {
+                let result = load_blocking(&loader, &due.name, &due.path, previous.clone()).await;
+                Loaded { due, previous, result }
+            }
+        });
+        futures::stream::iter(loads).buffer_unordered(loads_at_once())
     }
 
     /// Whether `name` has shown `fp` for [`SETTLE`]; a new `fp` starts its wait.
@@ -99,13 +135,13 @@ impl Reloader {
         }
     }
 
-    async fn load(&mut self, name: String, path: PathBuf, fp: Fingerprint) {
-        let previous = self.registry.get(&name);
-        let result = load_blocking(&self.loader, &name, &path, previous.clone()).await;
-        if Fingerprint::of(&path) != Some(fp) {
+    /// Install a loaded bot, or record why it failed, and remember what its files were.
+    fn finish(&mut self, loaded: Loaded) {
+        let Loaded { due: Due { name, path, fingerprint }, previous, result } = loaded;
+        if Fingerprint::of(&path) != Some(fingerprint) {
             return; // written to while loading: the next round takes the final content
         }
-        self.seen.insert(name.clone(), fp);
+        self.seen.insert(name.clone(), fingerprint);
         match result {
             Ok(bot) => {
                 log_loaded(&bot, previous.as_deref());
@@ -175,6 +211,13 @@ fn watch(dir: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher>
 /// A log file written next to the bots must not keep the reloader busy.
 fn concerns_bots(event: &notify::Event) -> bool {
     event.need_rescan() || event.paths.is_empty() || event.paths.iter().any(|p| bot_of(p).is_some())
+}
+
+/// How many bots load at once: one per core. Compiling is CPU-bound (and wasmtime already
+/// spreads one compile's functions over the cores), so more would only slow each down; the
+/// gain is overlapping each load's serial parts (reading, hashing, linking, cache writes).
+pub fn loads_at_once() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
 }
 
 async fn load_blocking(

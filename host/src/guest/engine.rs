@@ -5,19 +5,31 @@
 //! shared, so a request costs an instantiation from the pool, never a compile.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
+use crate::bots::cache::FunctionStore;
 use crate::capabilities::{bot_query, outbound, platform};
 use crate::guest::bindings::poe::bot::{logging, responder, types};
 use crate::guest::ctx::BotCtx;
 pub use crate::sandbox::admission::DEFAULT_POOL_SIZE;
 use crate::sandbox::limits::EPOCH_TICK;
 
-/// Core instances a bot component may contain (its module, the WASI adapter, shims).
-const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// Core instances a bot component may contain: a Rust bot has 3 (its module, the WASI
+/// adapter, shims), a componentize-py bot 14 (libpython, libc, the runtime, WASI shims), so
+/// 32 leaves room for a few more shared libraries. In wasmtime 48's pooling allocator this
+/// cap is a count checked when a component is compiled, and the pool's total
+/// (`pool_size` × 32) a counter of live instances: neither reserves memory (a core
+/// instance's `VMContext` is allocated when it is instantiated).
+pub const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+/// Tables a bot component may define (a Rust bot has 1–2, a componentize-py bot 2). Unlike
+/// core instances, each table in the pool reserves address space for its maximum size:
+/// 20,000 elements × 8 bytes, 160 KiB (never committed until used), so 16 per slot is 2.5
+/// MiB of address space per slot and 2.5 GiB for the default 1,000 slots.
+pub const TABLES_PER_COMPONENT: u32 = 16;
 /// Bytes of each linear memory kept resident between uses (dirty pages are reset in place).
 /// A Rust guest's stack top sits at 1 MiB, with data and heap above it.
 const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
@@ -25,7 +37,7 @@ const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 /// Linear memories a bot component may contain (its own and, for `cargo component`
 /// builds, the WASI adapter's). Each reserves address space in the pool.
-const MEMORIES_PER_COMPONENT: u32 = 2;
+pub const MEMORIES_PER_COMPONENT: u32 = 2;
 
 /// How the engine is sized.
 #[derive(Debug, Clone)]
@@ -34,7 +46,8 @@ pub struct EngineOptions {
     pub pool_size: u32,
     /// Largest linear memory any instance may have.
     pub max_memory: usize,
-    /// Where compiled bots are cached on disk (see `cache`); `None` compiles every time.
+    /// Where compiled bots, and their compiled functions, are cached on disk (see `cache`);
+    /// `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
     /// Bytes of cache entries kept; unused entries beyond it are evicted.
     pub cache_max_bytes: u64,
@@ -50,6 +63,12 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
         .cranelift_opt_level(OptLevel::Speed)
         .parallel_compilation(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(options)));
+    if let Some(dir) = &options.cache_dir {
+        // Functions compiled for one bot are reused for the next: CPython's ~10,000 are the
+        // same in every Python bot and every version of one.
+        let functions = Arc::new(FunctionStore::open(dir)?);
+        config.enable_incremental_compilation(functions).map_err(anyhow::Error::from)?;
+    }
     Engine::new(&config).map_err(anyhow::Error::from).context("failed to create the wasmtime engine")
 }
 
@@ -59,11 +78,11 @@ fn pooling(options: &EngineOptions) -> PoolingAllocationConfig {
     pool.total_component_instances(n)
         .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
         .total_memories(n.saturating_mul(MEMORIES_PER_COMPONENT))
-        .total_tables(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .total_tables(n.saturating_mul(TABLES_PER_COMPONENT))
         .total_stacks(n)
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
-        .max_tables_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
         .max_memory_size(options.max_memory);
     // Reset only the pages a request dirtied (PAGEMAP_SCAN, Linux 6.7+) and keep them
     // resident: without this, every request's stack and heap pages fault in afresh and are

@@ -16,6 +16,7 @@ use crate::bots::cache::{ArtifactCache, CacheOutcome};
 use crate::bots::regular_file::{FileError, RegularFile};
 use crate::bots::sidecar::{BotConfig, ConfigError, HostDefaults, load_config};
 use crate::guest::ctx::BotCtx;
+use crate::guest::engine::{CORE_INSTANCES_PER_COMPONENT, MEMORIES_PER_COMPONENT, TABLES_PER_COMPONENT};
 use crate::guest::exports::{HANDLER_EXPORT, HandlerExports};
 use crate::guest::fault::one_line;
 use crate::sandbox::admission::Gate;
@@ -81,6 +82,16 @@ pub enum LoadError {
         /// The file.
         path: String,
         /// Wasmtime's reason.
+        message: String,
+    },
+    /// The component has more core instances, memories or tables than a pool slot holds.
+    #[error(
+        "{path} is larger than a poe-host instance slot ({CORE_INSTANCES_PER_COMPONENT} core instances, {MEMORIES_PER_COMPONENT} memories, {TABLES_PER_COMPONENT} tables per bot): {message}"
+    )]
+    TooManyInstances {
+        /// The file.
+        path: String,
+        /// Wasmtime's reason, naming the count and the cap.
         message: String,
     },
     /// The component imports something the host does not provide.
@@ -190,10 +201,8 @@ impl BotLoader {
         hash: &str,
     ) -> Result<((InstancePre<BotCtx>, HandlerExports), CacheOutcome), LoadError> {
         check_header(path, bytes)?;
-        let (component, outcome) = self
-            .cache
-            .load_or_compile(&self.engine, bytes, hash)
-            .map_err(|e| LoadError::Compile { path: shown(path), message: one_line(&format!("{e:#}")) })?;
+        let (component, outcome) =
+            self.cache.load_or_compile(&self.engine, bytes, hash).map_err(|e| compile_error(path, &e))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -226,6 +235,20 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     }
     Ok(())
 }
+
+/// A compile failure as a [`LoadError`]: a component over the pool's per-slot caps is told
+/// apart (wasmtime's pooling allocator says so in its message) from one that is invalid.
+fn compile_error(path: &Path, error: &wasmtime::Error) -> LoadError {
+    let message = one_line(&format!("{error:#}"));
+    if message.contains(POOL_LIMIT_MARK) {
+        return LoadError::TooManyInstances { path: shown(path), message };
+    }
+    LoadError::Compile { path: shown(path), message }
+}
+
+/// What wasmtime 48's pooling allocator says when a component exceeds a per-component cap
+/// ("… which exceeds the configured maximum of 32 in the pooling allocator").
+const POOL_LIMIT_MARK: &str = "in the pooling allocator";
 
 fn shown(path: &Path) -> String {
     path.display().to_string()

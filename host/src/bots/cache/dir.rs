@@ -9,6 +9,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use super::entry::Rejection;
@@ -135,22 +136,30 @@ fn check_dir(_real: &Path, _meta: &fs::Metadata, _dir: String) -> Result<(), Cac
     Ok(())
 }
 
-/// The bytes of the entry at `path`; `None` if there is none. A file that is not a regular
-/// file of this user's, private to it, is refused without being read (a FIFO would block).
-pub fn read_entry(path: &Path) -> Result<Option<Vec<u8>>, Rejection> {
+/// The file of an entry at `path`, opened; `None` if there is none. A file that is not a
+/// regular file of this user's, private to it, is refused without being opened (a FIFO would
+/// block), and the file opened must be the one checked.
+pub fn open_entry(path: &Path) -> Result<Option<File>, Rejection> {
     let before = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Rejection::Read(e)),
     };
     check_entry(&before)?;
-    let mut file = File::open(path).map_err(Rejection::Read)?;
+    let file = File::open(path).map_err(Rejection::Read)?;
     let opened = file.metadata().map_err(Rejection::Read)?;
     if !same_file(&before, &opened) {
         return Err(Rejection::Replaced);
     }
-    let mut bytes = Vec::with_capacity(opened.len() as usize);
-    file.read_to_end(&mut bytes).map_err(Rejection::Read)?;
+    Ok(Some(file))
+}
+
+/// The first `limit` bytes of the entry file at `path` (a label; one past its length shows
+/// a longer file); `None` if there is none. Checked as [`open_entry`] checks.
+pub fn read_entry(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, Rejection> {
+    let Some(file) = open_entry(path)? else { return Ok(None) };
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes).map_err(Rejection::Read)?;
     Ok(Some(bytes))
 }
 
@@ -189,18 +198,29 @@ fn same_file(_a: &fs::Metadata, b: &fs::Metadata) -> bool {
 }
 
 /// Write an entry atomically: a temporary file, private to this user, renamed into place.
-/// A crash leaves the temporary file, which eviction deletes later.
+/// A crash leaves the temporary file, which eviction deletes later. Each write has its own
+/// temporary file (`NAME.tmpPID-N`): bots load concurrently, and two with the same wasm
+/// write the same entry at once.
 pub fn write_entry(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    write_file(path, parts, true)
+}
+
+/// [`write_entry`], synced to disk before the rename only if `sync`: a file whose
+/// checksum catches a crash's damage and that is cheap to recompute (one compiled function
+/// of thousands) need not wait for the disk.
+pub fn write_file(path: &Path, parts: &[&[u8]], sync: bool) -> io::Result<()> {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     let _ = fs::remove_file(&tmp);
-    let written = write_new(&tmp, parts).and_then(|()| fs::rename(&tmp, path));
+    let written = write_new(&tmp, parts, sync).and_then(|()| fs::rename(&tmp, path));
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     written
 }
 
-fn write_new(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+fn write_new(path: &Path, parts: &[&[u8]], sync: bool) -> io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -209,7 +229,7 @@ fn write_new(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     for part in parts {
         file.write_all(part)?;
     }
-    file.sync_all()
+    if sync { file.sync_all() } else { Ok(()) }
 }
 
 /// Mark the entry at `path` as used now (eviction removes the least recently used first).
@@ -315,20 +335,21 @@ mod tests {
     #[test]
     fn only_regular_private_files_of_ours_are_read_as_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("entry.cwasm");
-        assert!(matches!(read_entry(&path), Ok(None)));
+        let path = dir.path().join("entry.label");
+        assert!(matches!(read_entry(&path, 64), Ok(None)));
         write_entry(&path, &[b"he", b"llo"]).unwrap();
         assert_eq!(mode(&path), 0o600);
-        assert_eq!(read_entry(&path).unwrap().unwrap(), b"hello");
+        assert_eq!(read_entry(&path, 64).unwrap().unwrap(), b"hello");
+        assert_eq!(read_entry(&path, 4).unwrap().unwrap(), b"hell", "no more than asked");
         chmod(&path, 0o666);
-        assert!(matches!(read_entry(&path), Err(Rejection::WritableByOthers { mode: 0o666 })));
+        assert!(matches!(open_entry(&path), Err(Rejection::WritableByOthers { mode: 0o666 })));
         chmod(&path, 0o600);
         if std::os::unix::fs::chown(&path, Some(65534), None).is_ok() {
-            assert!(matches!(read_entry(&path), Err(Rejection::ForeignOwner { owner: 65534 })));
+            assert!(matches!(open_entry(&path), Err(Rejection::ForeignOwner { owner: 65534 })));
         }
         fs::remove_file(&path).unwrap();
         std::os::unix::fs::symlink(dir.path().join("elsewhere"), &path).unwrap();
-        assert!(matches!(read_entry(&path), Err(Rejection::NotRegular)));
+        assert!(matches!(open_entry(&path), Err(Rejection::NotRegular)));
     }
 
     /// Reading a FIFO blocks until someone writes to it: the previous code hung the load.
@@ -340,7 +361,7 @@ mod tests {
         assert!(made.success());
         let (tx, rx) = std::sync::mpsc::channel();
         let reader = path.clone();
-        std::thread::spawn(move || tx.send(matches!(read_entry(&reader), Err(Rejection::NotRegular))));
+        std::thread::spawn(move || tx.send(matches!(open_entry(&reader), Err(Rejection::NotRegular))));
         let refused = rx.recv_timeout(std::time::Duration::from_secs(5));
         if refused.is_err() {
             let _ = fs::write(&path, b"unblock"); // let the stuck reader go

@@ -1,17 +1,25 @@
 //! The layout of one cache entry, and every reason an entry is refused.
 //!
-//! An entry's header binds it to the SHA-256 of the wasm it was compiled from and to the
-//! engine it was compiled for, so an entry copied or renamed under another bot's name is
-//! refused before wasmtime sees a byte of it; the artifact's own SHA-256 catches corruption.
+//! An entry is two files with one stem: `STEM.cwasm`, wasmtime's artifact alone (so it can
+//! be mapped, not read into memory), and `STEM.label`, which binds it to the SHA-256 of the
+//! wasm it was compiled from, to the engine it was compiled for and to the artifact's own
+//! SHA-256. An entry copied or renamed under another bot's name is refused from its label,
+//! before wasmtime sees a byte of the artifact; the artifact's SHA-256 catches corruption.
 
 use sha2::{Digest, Sha256};
 
-/// First bytes of every cache entry; bump the digit when the layout changes.
-pub const MAGIC: &[u8; 8] = b"POEHOST2";
+/// First bytes of every label; bump the digit when the layout changes.
+pub const MAGIC: &[u8; 8] = b"POEHOST3";
+/// What the previous layouts began with: the header in front of the artifact, in one file.
+const OLD_MAGIC_PREFIX: &[u8] = b"POEHOST";
+/// Extension of an entry's artifact.
+pub const ARTIFACT_EXT: &str = "cwasm";
+/// Extension of an entry's label.
+pub const LABEL_EXT: &str = "label";
 const DIGEST_LEN: usize = 32;
 const ENGINE_LEN: usize = 8;
 /// Magic, wasm SHA-256, engine key, artifact SHA-256.
-const HEADER_LEN: usize = MAGIC.len() + DIGEST_LEN + ENGINE_LEN + DIGEST_LEN;
+pub const LABEL_LEN: usize = MAGIC.len() + DIGEST_LEN + ENGINE_LEN + DIGEST_LEN;
 
 /// What an entry must have been compiled from and for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,12 +30,22 @@ pub struct EntryKey {
     pub engine: u64,
 }
 
+/// The SHA-256 an entry's label says its artifact has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArtifactDigest(pub [u8; DIGEST_LEN]);
+
 /// Why a cache entry was not used (it is then deleted and the bot recompiled).
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
-    /// The entry is not a POEHOST2 entry (another layout, or not an entry at all).
-    #[error("no POEHOST2 header")]
+    /// The label is not a POEHOST3 label (another layout, or not a label at all).
+    #[error("no POEHOST3 label")]
     Header,
+    /// The artifact has no label: a write was interrupted between the two files.
+    #[error("an artifact without a label")]
+    Unlabeled,
+    /// The entry was written by an older poe-host, in one file with its header in front.
+    #[error("written by an older poe-host (layout {0}), which cannot be mapped")]
+    OldLayout(String),
     /// The entry was compiled from other wasm than the bot being loaded.
     #[error("compiled from wasm {found}, not {expected}")]
     OtherWasm {
@@ -47,16 +65,16 @@ pub enum Rejection {
     /// The artifact does not match its SHA-256 (truncated or corrupt).
     #[error("artifact checksum mismatch")]
     Checksum,
-    /// The entry is not a regular file (a symlink, FIFO, directory, …).
+    /// The file is not a regular file (a symlink, FIFO, directory, …).
     #[error("not a regular file")]
     NotRegular,
-    /// The entry belongs to another user, who could have put any code in it.
+    /// The file belongs to another user, who could have put any code in it.
     #[error("owned by uid {owner}, not by this user")]
     ForeignOwner {
         /// The file's owner.
         owner: u32,
     },
-    /// Other users may write to the entry.
+    /// Other users may write to the file.
     #[error("writable by other users (mode {mode:o})")]
     WritableByOthers {
         /// The file's permission bits.
@@ -65,7 +83,7 @@ pub enum Rejection {
     /// The file was replaced between checking and opening it.
     #[error("replaced while being opened")]
     Replaced,
-    /// The file could not be read.
+    /// The file could not be read (or, for the artifact, mapped).
     #[error("cannot read it: {0}")]
     Read(std::io::Error),
     /// wasmtime refused the artifact.
@@ -81,24 +99,25 @@ impl EntryKey {
         Some(Self { wasm, engine })
     }
 
-    /// The entry's file name: the wasm's SHA-256 and the engine key, both hex.
-    pub fn file_name(&self) -> String {
-        format!("{}-{:016x}.cwasm", hex::encode(self.wasm), self.engine)
+    /// The entry's file stem: the wasm's SHA-256 and the engine key, both hex. The artifact
+    /// is `STEM.cwasm`, its label `STEM.label`.
+    pub fn stem(&self) -> String {
+        format!("{}-{:016x}", hex::encode(self.wasm), self.engine)
     }
 
-    /// The header to write before `artifact`.
-    pub fn header(&self, artifact: &[u8]) -> Vec<u8> {
-        let mut header = Vec::with_capacity(HEADER_LEN);
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&self.wasm);
-        header.extend_from_slice(&self.engine.to_be_bytes());
-        header.extend_from_slice(&Sha256::digest(artifact));
-        header
+    /// The label to write beside `artifact`.
+    pub fn label(&self, artifact: &[u8]) -> Vec<u8> {
+        let mut label = Vec::with_capacity(LABEL_LEN);
+        label.extend_from_slice(MAGIC);
+        label.extend_from_slice(&self.wasm);
+        label.extend_from_slice(&self.engine.to_be_bytes());
+        label.extend_from_slice(&Sha256::digest(artifact));
+        label
     }
 
-    /// The artifact inside `entry`, if the entry was written for this key and is intact.
-    pub fn verify<'a>(&self, entry: &'a [u8]) -> Result<&'a [u8], Rejection> {
-        let rest = entry.strip_prefix(MAGIC.as_slice()).ok_or(Rejection::Header)?;
+    /// The artifact's SHA-256, if `label` was written for this key.
+    pub fn verify(&self, label: &[u8]) -> Result<ArtifactDigest, Rejection> {
+        let rest = label.strip_prefix(MAGIC.as_slice()).ok_or(Rejection::Header)?;
         let (wasm, rest) = rest.split_at_checked(DIGEST_LEN).ok_or(Rejection::Header)?;
         if wasm != self.wasm {
             let short = |h: &[u8]| hex::encode(h)[..12].to_owned();
@@ -109,8 +128,26 @@ impl EntryKey {
         if engine != self.engine {
             return Err(Rejection::OtherEngine { found: engine, expected: self.engine });
         }
-        let (digest, artifact) = rest.split_at_checked(DIGEST_LEN).ok_or(Rejection::Checksum)?;
-        (Sha256::digest(artifact).as_slice() == digest).then_some(artifact).ok_or(Rejection::Checksum)
+        let digest = rest.try_into().map_err(|_| Rejection::Header)?;
+        Ok(ArtifactDigest(digest))
+    }
+}
+
+impl ArtifactDigest {
+    /// Whether `digest` (of the artifact as read) is the one the label names.
+    pub fn check(&self, digest: &[u8]) -> Result<(), Rejection> {
+        (digest == self.0).then_some(()).ok_or(Rejection::Checksum)
+    }
+}
+
+/// Why an artifact with no label is refused, from its first bytes: an entry of an older
+/// layout, or the half of an interrupted write.
+pub fn unlabeled(first_bytes: &[u8]) -> Rejection {
+    match first_bytes.get(..MAGIC.len()) {
+        Some(magic) if magic.starts_with(OLD_MAGIC_PREFIX) => {
+            Rejection::OldLayout(String::from_utf8_lossy(magic).into_owned())
+        }
+        _ => Rejection::Unlabeled,
     }
 }
 
@@ -122,52 +159,50 @@ mod tests {
         EntryKey::new(&hex::encode(Sha256::digest(wasm)), 0x1234).unwrap()
     }
 
-    fn entry(key: &EntryKey, artifact: &[u8]) -> Vec<u8> {
-        [key.header(artifact), artifact.to_vec()].concat()
-    }
-
     #[test]
-    fn an_intact_entry_gives_back_its_artifact_and_a_flipped_bit_is_a_checksum_mismatch() {
+    fn a_label_gives_back_the_artifact_digest_and_a_flipped_artifact_bit_is_a_checksum_mismatch() {
         let key = key(b"echo.wasm");
-        let mut bytes = entry(&key, b"code");
-        assert_eq!(key.verify(&bytes).unwrap(), b"code");
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        assert!(matches!(key.verify(&bytes), Err(Rejection::Checksum)));
-        assert!(matches!(key.verify(&bytes[..HEADER_LEN - 1]), Err(Rejection::Checksum)));
-        assert!(matches!(key.verify(b"POEHOST2short"), Err(Rejection::Header)));
+        let label = key.label(b"code");
+        assert_eq!(label.len(), LABEL_LEN);
+        let digest = key.verify(&label).unwrap();
+        digest.check(&Sha256::digest(b"code")).unwrap();
+        assert!(matches!(digest.check(&Sha256::digest(b"codf")), Err(Rejection::Checksum)));
+        assert!(matches!(key.verify(&label[..LABEL_LEN - 1]), Err(Rejection::Header)));
+        assert!(matches!(key.verify(&[label.as_slice(), b"x"].concat()), Err(Rejection::Header)));
+        assert!(matches!(key.verify(b"POEHOST3short"), Err(Rejection::Header)));
         assert!(matches!(key.verify(b""), Err(Rejection::Header)));
     }
 
     #[test]
-    fn an_entry_of_another_wasm_is_refused_though_its_artifact_checksum_is_valid() {
+    fn a_label_of_another_wasm_is_refused_though_its_artifact_checksum_would_match() {
         let (echo, showcase) = (key(b"echo.wasm"), key(b"showcase.wasm"));
-        let err = showcase.verify(&entry(&echo, b"echo's code")).unwrap_err();
+        let err = showcase.verify(&echo.label(b"echo's code")).unwrap_err();
         assert!(matches!(err, Rejection::OtherWasm { .. }), "{err}");
         assert!(err.to_string().starts_with("compiled from wasm "), "{err}");
     }
 
     #[test]
-    fn an_entry_for_another_engine_is_refused() {
+    fn a_label_for_another_engine_is_refused() {
         let ours = key(b"echo.wasm");
         let other = EntryKey { engine: 0x5678, ..ours };
-        let err = ours.verify(&entry(&other, b"code")).unwrap_err();
+        let err = ours.verify(&other.label(b"code")).unwrap_err();
         assert_eq!(err.to_string(), "compiled for engine 0000000000005678, not 0000000000001234");
     }
 
-    /// What the previous layout accepted: any bytes after a checksum of themselves.
+    /// The previous layout put its header in front of the artifact in the `.cwasm` file.
     #[test]
-    fn garbage_planted_with_a_valid_artifact_checksum_is_refused_before_deserialising() {
-        let mut planted = b"POEHOST1".to_vec();
-        planted.extend_from_slice(&Sha256::digest(b"garbage"));
-        planted.extend_from_slice(b"garbage");
-        assert!(matches!(key(b"echo.wasm").verify(&planted), Err(Rejection::Header)));
+    fn an_entry_of_the_previous_layout_is_named_as_such_and_a_bare_artifact_as_unlabeled() {
+        let old = unlabeled(b"POEHOST2\x01\x02");
+        assert_eq!(old.to_string(), "written by an older poe-host (layout POEHOST2), which cannot be mapped");
+        assert!(matches!(unlabeled(b"\x7fELF\x02\x01\x01\0"), Rejection::Unlabeled));
+        assert!(matches!(unlabeled(b""), Rejection::Unlabeled));
+        assert!(matches!(key(b"echo.wasm").verify(b"POEHOST2"), Err(Rejection::Header)));
     }
 
     #[test]
-    fn file_names_carry_the_wasm_hash_and_the_engine_key() {
+    fn stems_carry_the_wasm_hash_and_the_engine_key() {
         let key = EntryKey::new(&"ab".repeat(32), 0xff).unwrap();
-        assert_eq!(key.file_name(), format!("{}-00000000000000ff.cwasm", "ab".repeat(32)));
+        assert_eq!(key.stem(), format!("{}-00000000000000ff", "ab".repeat(32)));
         assert_eq!(EntryKey::new("not hex", 0), None);
     }
 }

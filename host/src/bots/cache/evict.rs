@@ -4,11 +4,15 @@
 //! An entry a loaded bot was loaded from is never evicted. Of the others, those unused for
 //! [`MAX_UNUSED_AGE`] go, then the least recently used until the directory fits its size
 //! budget; temporary files older than [`STALE_TMP_AGE`] are left over from crashed writes.
+//! An entry's artifact and label go together.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+use super::entry::{ARTIFACT_EXT, LABEL_EXT};
+use super::functions::FUNCTION_EXT;
 
 /// Bytes of entries the cache keeps by default. A compiled bot is about 3× its wasm (echo
 /// 0.27 MiB, showcase 0.42 MiB), so this holds thousands of versions; entries in use are
@@ -23,7 +27,7 @@ pub const STALE_TMP_AGE: Duration = Duration::from_secs(60 * 60);
 /// What one eviction pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Evicted {
-    /// Files deleted.
+    /// Entries (an artifact and its label count as one) and temporary files deleted.
     pub files: u64,
     /// Their bytes.
     pub bytes: u64,
@@ -37,24 +41,31 @@ enum Kind {
     Tmp,
 }
 
-/// One file of the cache directory, as eviction sees it.
+/// One entry (its artifact and label) or temporary file of the cache directory, as
+/// eviction sees it.
 #[derive(Debug, Clone)]
 struct CacheFile {
-    path: PathBuf,
+    paths: Vec<PathBuf>,
     len: u64,
     last_used: SystemTime,
     kind: Kind,
 }
 
-/// Delete from `dir` what [`victims`] picks; `in_use` holds the entry file names of the
-/// loaded bots. Blocking.
+/// Delete from `dir` what [`victims`] picks; `in_use` holds the entry stems of the loaded
+/// bots. Blocking.
 pub fn evict(dir: &Path, in_use: &HashSet<String>, max_bytes: u64, now: SystemTime) -> io::Result<Evicted> {
     let files = scan(dir, in_use)?;
     let doomed = victims(&files, max_bytes, now);
     let entry_bytes: u64 = files.iter().filter(|f| f.kind != Kind::Tmp).map(|f| f.len).sum();
     let mut evicted = Evicted { kept_bytes: entry_bytes, ..Evicted::default() };
     for file in doomed {
-        match std::fs::remove_file(&file.path) {
+        let mut removed = Ok(());
+        for path in &file.paths {
+            if let Err(e) = std::fs::remove_file(path) {
+                removed = Err(e);
+            }
+        }
+        match removed {
             Ok(()) => {
                 evicted.files += 1;
                 evicted.bytes += file.len;
@@ -62,29 +73,46 @@ pub fn evict(dir: &Path, in_use: &HashSet<String>, max_bytes: u64, now: SystemTi
                     evicted.kept_bytes -= file.len;
                 }
             }
-            Err(e) => tracing::warn!(path = %file.path.display(), "cannot evict a cache file: {e}"),
+            Err(e) => tracing::warn!(path = %file.paths[0].display(), "cannot evict a cache file: {e}"),
         }
     }
     Ok(evicted)
 }
 
-/// The regular files of `dir` that are entries (`*.cwasm`) or temporary files (`*.tmpPID`);
+/// The regular files of `dir` that are entries (`STEM.cwasm` and `STEM.label`, grouped by
+/// stem, last used when the more recent was modified; or a compiled function, `KEY.fn`) or
+/// temporary files (`*.tmpPID-N`);
 /// anything else is not the cache's and is left alone.
 fn scan(dir: &Path, in_use: &HashSet<String>) -> io::Result<Vec<CacheFile>> {
     let mut files = Vec::new();
+    let mut entries: BTreeMap<String, CacheFile> = BTreeMap::new();
     for item in std::fs::read_dir(dir)?.flatten() {
         let Ok(meta) = item.metadata() else { continue };
-        let name = item.file_name().to_string_lossy().into_owned();
-        let kind = match Path::new(&name).extension().and_then(|e| e.to_str()) {
-            Some("cwasm") => Kind::Entry { in_use: in_use.contains(&name) },
-            Some(ext) if ext.starts_with("tmp") => Kind::Tmp,
-            _ => continue,
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        let (path, len) = (item.path(), meta.len());
+        let last_used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let (Some(stem), Some(ext)) = (path.file_stem(), path.extension().and_then(|e| e.to_str())) else {
+            continue;
         };
-        if meta.file_type().is_file() {
-            let last_used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            files.push(CacheFile { path: item.path(), len: meta.len(), last_used, kind });
+        let stem = stem.to_string_lossy().into_owned();
+        if ext == ARTIFACT_EXT || ext == LABEL_EXT || ext == FUNCTION_EXT {
+            let kind = Kind::Entry { in_use: in_use.contains(&stem) };
+            let entry = entries.entry(stem).or_insert(CacheFile {
+                paths: Vec::new(),
+                len: 0,
+                last_used: SystemTime::UNIX_EPOCH,
+                kind,
+            });
+            entry.paths.push(path);
+            entry.len += len;
+            entry.last_used = entry.last_used.max(last_used);
+        } else if ext.starts_with("tmp") {
+            files.push(CacheFile { paths: vec![path], len, last_used, kind: Kind::Tmp });
         }
     }
+    files.extend(entries.into_values());
     Ok(files)
 }
 
@@ -127,13 +155,13 @@ mod tests {
 
     fn file(name: &str, len: u64, age: Duration, kind: Kind) -> CacheFile {
         let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
-        CacheFile { path: PathBuf::from(name), len, last_used: now - age, kind }
+        CacheFile { paths: vec![PathBuf::from(name)], len, last_used: now - age, kind }
     }
 
     fn names(files: &[CacheFile], max_bytes: u64) -> Vec<String> {
         let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
         let mut names: Vec<_> =
-            victims(files, max_bytes, now).iter().map(|f| f.path.display().to_string()).collect();
+            victims(files, max_bytes, now).iter().map(|f| f.paths[0].display().to_string()).collect();
         names.sort();
         names
     }
@@ -182,19 +210,19 @@ mod tests {
     }
 
     #[test]
-    fn evict_deletes_the_victims_and_leaves_files_that_are_not_the_caches() {
+    fn evict_deletes_an_entrys_artifact_and_label_together_and_leaves_files_not_the_caches() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["used.cwasm", "unused.cwasm", "notes.txt"] {
+        for name in ["used.cwasm", "used.label", "unused.cwasm", "unused.label", "notes.txt"] {
             std::fs::write(dir.path().join(name), [0; 10]).unwrap();
         }
-        let in_use = HashSet::from(["used.cwasm".to_owned()]);
-        let evicted = evict(dir.path(), &in_use, 10, SystemTime::now()).unwrap();
-        assert_eq!(evicted, Evicted { files: 1, bytes: 10, kept_bytes: 10 });
+        let in_use = HashSet::from(["used".to_owned()]);
+        let evicted = evict(dir.path(), &in_use, 20, SystemTime::now()).unwrap();
+        assert_eq!(evicted, Evicted { files: 1, bytes: 20, kept_bytes: 20 });
         let mut left: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        assert_eq!(left, ["notes.txt", "used.cwasm"]);
+        assert_eq!(left, ["notes.txt", "used.cwasm", "used.label"]);
     }
 }
