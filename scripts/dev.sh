@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Quick start: build the host and the example bots (echo, showcase, allcaps, versus), then
-# serve them at http://127.0.0.1:8080.
+# Quick start: build the host and the example bots (echo, showcase, allcaps, versus, and
+# the Python echo and showcase as echo_py and showcase_py), then serve them at
+# http://127.0.0.1:8080.
 # The access key comes from POE_ACCESS_KEY, or a dev key is generated once into bots-dev/.dev-key.
 # POE_HOST_LISTEN picks another address (port 0: any free port, printed as `listening on`).
 set -euo pipefail
@@ -15,6 +16,10 @@ cargo build --release --target wasm32-wasip2 -p echo -p showcase -p allcaps -p v
 mkdir -p bots-dev
 target=${CARGO_TARGET_DIR:-target}
 cp "$target"/wasm32-wasip2/release/{echo,showcase,allcaps,versus}.wasm bots-dev/
+for bot in echo showcase; do
+  "$target/release/poe-host" build "example-bots/python/$bot.py" -o "bots-dev/${bot}_py.wasm" \
+    --build-cache "$target/python-build-cache"
+done
 if [ -z "${POE_ACCESS_KEY:-}" ]; then
   # 32 hex digits, the length of Poe's keys. No `tr </dev/urandom | head` here: under
   # pipefail that pipeline fails with SIGPIPE (141) when head has read enough.
@@ -32,6 +37,7 @@ cat >&2 <<MSG
   Try:
     curl -N http://$shown/echo -H "Authorization: Bearer $POE_ACCESS_KEY" \\
       -d '{"version":"1.2","type":"query","query":[{"role":"user","content":"hello"}],"user_id":"u","conversation_id":"c","message_id":"m"}'
+  echo_py and showcase_py are example-bots/python/*.py, built with `poe-host build`.
   allcaps and versus call GPT-4o-Mini and Claude-3-Haiku on Poe with the key above: with a dev
   key Poe refuses them (the answer says so); set POE_ACCESS_KEY to a real bot's key to try them.
 

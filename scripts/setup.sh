@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what building, testing and running poe-host needs. Safe to run again: each step
 # is skipped when already done.
-#   scripts/setup.sh         everything (wasm targets, cargo-component, Python venv)
-#   scripts/setup.sh --run   only what running the example bots needs (wasm targets)
+#   scripts/setup.sh         everything (wasm targets, componentize-py, cargo-component, fastapi-poe)
+#   scripts/setup.sh --run   only what building and running the example bots needs (wasm
+#                            targets, .venv with componentize-py for the Python ones)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,19 @@ installed_targets=$(rustup target list --installed)
 for target in wasm32-wasip2 wasm32-wasip1; do
   grep -qx "$target" <<<"$installed_targets" || { say "adding Rust target $target"; rustup target add "$target"; }
 done
+
+# Python bots are built with componentize-py, from the project's venv.
+venv=.venv
+if ! [ -x "$venv/bin/python" ]; then
+  command -v python3 >/dev/null || die "python3 not found: Python bots and the fastapi_poe tests need it"
+  say "creating $venv"
+  python3 -m venv "$venv" || die "python3 -m venv failed: install the venv module (Debian: apt-get install python3-venv)"
+fi
+if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -qx 'componentize-py 0.25.1'; then
+  say "installing componentize-py 0.25.1 into $venv (builds Python bots; one 40 MB wheel)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r guest-sdk-python/requirements-build.txt \
+    || die "pip install componentize-py failed: see the output above"
+fi
 [ "${1:-}" = "--run" ] && exit 0
 
 if ! cargo component --version >/dev/null 2>&1; then
@@ -27,18 +41,9 @@ if ! cargo component --version >/dev/null 2>&1; then
     cargo install cargo-component --locked --version 0.21.1
 fi
 
-venv=.venv
 if ! "$venv/bin/python" -c 'import fastapi_poe, uvicorn' 2>/dev/null; then
-  command -v python3 >/dev/null || die "python3 not found: the fastapi_poe interop test and Python bots need it"
-  say "creating $venv with fastapi-poe (interop test and benchmark baseline)"
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv" \
-    || die "python3 -m venv failed: install the venv module (Debian: apt-get install python3-venv)"
+  say "installing fastapi-poe into $venv (interop tests and benchmark baseline)"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt \
     || die "pip install failed: see the output above"
-fi
-if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -qx 'componentize-py 0.25.1'; then
-  say "installing componentize-py 0.25.1 into $venv (builds Python bots; one 40 MB wheel)"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r guest-sdk-python/requirements-build.txt \
-    || die "pip install componentize-py failed: see the output above"
 fi
 say "ready"

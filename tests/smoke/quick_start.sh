@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command as a newcomer runs it: `scripts/dev.sh` in a fresh copy of the
 # repository (no POE_ACCESS_KEY in the environment, no bots-dev/ and no key file), until it
-# serves and the echo bot answers with the key it generated. It once died with status 141
+# serves and the echo bot, and the Python echo it built with `poe-host build`, answer with
+# the key it generated. It once died with status 141
 # before serving on exactly this path. Prints one `ok`/`FAIL` line per check.
 #
 # The copy lives at a fixed path under the target directory and builds into the same target
@@ -47,7 +48,8 @@ fi
 grep -qF "dev key: $key" "$log" && echo "ok   quick start: it prints the key and a curl line to try" \
   || echo "FAIL quick start: the key is not in its greeting: $(head -c 600 "$log")"
 
-python3 - "$url/echo" "$key" <<'PY'
+for bot in echo echo_py; do
+python3 - "$url/$bot" "$key" "$bot" <<'PY'
 import json, sys, urllib.request
 body = {"version": "1.2", "type": "query", "query": [{"role": "user", "content": "hello"}],
         "user_id": "u", "conversation_id": "c", "message_id": "m"}
@@ -55,5 +57,7 @@ req = urllib.request.Request(sys.argv[1], data=json.dumps(body).encode(),
                              headers={"Authorization": f"Bearer {sys.argv[2]}"})
 reply = urllib.request.urlopen(req, timeout=30).read()
 expected = b'event: text\r\ndata: {"text":"hello"}\r\n\r\nevent: done\r\ndata: {}\r\n\r\n'
-print("ok   quick start: echo answers with that key" if reply == expected else f"FAIL quick start: echo answered {reply!r}")
+bot = sys.argv[3]
+print(f"ok   quick start: {bot} answers with that key" if reply == expected else f"FAIL quick start: {bot} answered {reply!r}")
 PY
+done
