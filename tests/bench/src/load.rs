@@ -58,6 +58,8 @@ pub struct Target {
     pub key: String,
     /// How to check the response.
     pub expect: Expect,
+    /// The server's process, whose CPU time a closed-loop comparison charges to it.
+    pub server_pid: Option<u32>,
 }
 
 /// A Poe query body whose last user message is `content`.

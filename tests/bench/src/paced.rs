@@ -179,7 +179,14 @@ mod tests {
     async fn fixed_rate_counts_a_stall_against_every_request_it_held_back() {
         let addr = stalling_server().await;
         let body = Bytes::from_static(b"{}");
-        let t = Target { addr, path: "/".into(), body, key: "k".into(), expect: Expect::Exact("ok".into()) };
+        let t = Target {
+            addr,
+            path: "/".into(),
+            body,
+            key: "k".into(),
+            expect: Expect::Exact("ok".into()),
+            server_pid: None,
+        };
         let mut r = fixed_rate(&t, 1000.0, Duration::from_millis(300), 4).await;
         assert_eq!((r.load.ok, r.load.errors), (300, 0));
         assert!(r.waited > 0, "the stall held all 4 connections");

@@ -70,15 +70,17 @@ impl Server {
     }
 
     /// Run a Python script that serves on a port it picks and prints `listening on
-    /// http://ADDR` (tests/bench/fastapi_allcaps.py).
+    /// http://ADDR` (tests/bench/fastapi_allcaps.py, tests/interop/fp_serve_file.py). Its stdin
+    /// is a pipe held open while the server runs (fp_serve_file.py exits at EOF).
     pub async fn python_script(
         python: &Path,
         script: &Path,
         args: &[&str],
+        env: &[(&str, &str)],
         log: PathBuf,
     ) -> anyhow::Result<Server> {
         let mut cmd = Command::new(python);
-        cmd.arg(script).args(args).stderr(log_file(&log)?);
+        cmd.arg(script).args(args).envs(env.iter().copied()).stdin(Stdio::piped()).stderr(log_file(&log)?);
         Self::announced(cmd)
             .await
             .with_context(|| format!("{} did not start (log: {})", script.display(), log.display()))
@@ -132,6 +134,22 @@ impl Server {
         Memory::of(pid)
     }
 
+    /// The server's proportional set size now (KiB, `/proc/PID/smaps_rollup`): each page
+    /// divided by the number of mappings that share it. Where one process maps the same image
+    /// many times over (a wasm memory image behind every instance), RSS counts each page once
+    /// per mapping and PSS once in all.
+    pub fn pss_kib(&self) -> anyhow::Result<u64> {
+        let pid = self.child.id().context("server already exited")?;
+        let path = format!("/proc/{pid}/smaps_rollup");
+        let rollup = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        kib_field(&rollup, "Pss:").with_context(|| format!("no Pss in {path}"))
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Stop the server and wait for it to go.
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
@@ -151,15 +169,43 @@ pub struct Memory {
 impl Memory {
     fn of(pid: u32) -> anyhow::Result<Memory> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("cannot read /proc")?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .with_context(|| format!("no {name} in /proc/{pid}/status"))
-        };
+        let field =
+            |name: &str| kib_field(&status, name).with_context(|| format!("no {name} in /proc/{pid}/status"));
         Ok(Memory { rss_kib: field("VmRSS:")?, peak_kib: field("VmHWM:")? })
     }
+}
+
+/// The value of a `Name:   1234 kB` line of a /proc file.
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time (user + system, every thread) process `pid` has used so far, from `/proc/PID/stat`
+/// (clock ticks: 10 ms at the usual 100 Hz, so measure over seconds).
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("cannot read /proc/PID/stat")?;
+    // Fields after the parenthesised command name, which may hold spaces: state is field 3,
+    // utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').context("no command name in /proc/PID/stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).context("bad /proc/PID/stat");
+    let ticks = tick(14)? + tick(15)?;
+    Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64))
+}
+
+/// `getconf CLK_TCK`, once (100 where it cannot be asked).
+fn clock_ticks_per_second() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+            .unwrap_or(100)
+    })
 }
 
 /// MiB with one decimal.

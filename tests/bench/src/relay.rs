@@ -31,7 +31,7 @@ use crate::upstream::now_nanos;
 /// Chunks per relayed answer in the throughput runs.
 pub const RELAY_CHUNKS: usize = 10;
 /// The burst command.
-const BURST: &str = "burst 10";
+pub const BURST: &str = "burst 10";
 /// Chunks per answer, and the upstream's gap between them, in the latency runs: far enough
 /// apart that each chunk travels alone.
 const PACED_CHUNKS: usize = 20;
@@ -188,8 +188,8 @@ async fn start_relays(env: &Env, plan: &Plan, via: Via, upstream: &Server) -> an
 }
 
 /// Start the fastapi_poe `script` in tests/bench with `args`, logging to `log`.
-async fn python(env: &Env, script: &str, args: &[&str], log: &str) -> anyhow::Result<Server> {
-    Server::python_script(&env.python, &env.app_dir.join(script), args, env.work.join(log)).await
+pub async fn python(env: &Env, script: &str, args: &[&str], log: &str) -> anyhow::Result<Server> {
+    Server::python_script(&env.python, &env.app_dir.join(script), args, &[], env.work.join(log)).await
 }
 
 /// Closed loop, `echo_workers` connections, the systems interleaved round by round.

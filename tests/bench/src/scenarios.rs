@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::load::{self, Expect, LoadResult, OpenWhen, StreamResult, Target, query_body};
 use crate::native;
-use crate::procs::{HostOptions, Memory, Server};
+use crate::procs::{self, HostOptions, Memory, Server};
 use crate::stats::median;
 
 /// How long and how hard each scenario runs.
@@ -62,6 +62,8 @@ pub struct Plan {
     pub reload_swaps: usize,
     /// Relays held open at once in the relay scenario.
     pub relay_streams: usize,
+    /// Python streams held open at once in the python-open scenario.
+    pub python_streams: usize,
 }
 
 impl Plan {
@@ -90,6 +92,7 @@ impl Plan {
                 disconnect_trials: 5,
                 reload_swaps: 8,
                 relay_streams: 1000,
+                python_streams: 100,
             }
         } else {
             Plan {
@@ -114,6 +117,7 @@ impl Plan {
                 disconnect_trials: 20,
                 reload_swaps: 20,
                 relay_streams: 1000,
+                python_streams: 100,
             }
         }
     }
@@ -134,6 +138,13 @@ pub struct Env {
     pub relay_wasm: PathBuf,
     /// The hostile test fixture (tests/fixtures/misbehave); checked by the isolation scenario.
     pub misbehave_wasm: PathBuf,
+    /// The Python bots built by scripts/bench.sh (`poe-host build`): echo.wasm and allcaps.wasm
+    /// from example-bots/python, misbehave.wasm from tests/fixtures/python.
+    pub python_bots: PathBuf,
+    /// tests/interop/fp_serve_file.py: serves a bot file with real fastapi_poe.
+    pub fp_serve_file: PathBuf,
+    /// The repository root.
+    pub root: PathBuf,
     /// The venv's python (fastapi_poe + uvicorn).
     pub python: PathBuf,
     /// Directory of fastapi_echo.py.
@@ -157,8 +168,8 @@ impl Env {
     }
 
     pub fn target(&self, server: &Server, path: &str, content: &str, expect: Expect) -> Target {
-        let (addr, path, key) = (server.addr, path.to_owned(), self.key.clone());
-        Target { addr, path, body: query_body(content), key, expect }
+        let (addr, path, key, server_pid) = (server.addr, path.to_owned(), self.key.clone(), server.pid());
+        Target { addr, path, body: query_body(content), key, expect, server_pid }
     }
 }
 
@@ -167,6 +178,8 @@ impl Env {
 pub enum System {
     /// poe-host, fresh wasm instance per request.
     Host,
+    /// poe-host serving a Python bot (a componentize-py component), fresh instance per request.
+    HostPython,
     /// The axum handler with no sandbox.
     Native,
     /// fastapi_poe under uvicorn.
@@ -183,6 +196,7 @@ impl System {
     pub fn name(self) -> &'static str {
         match self {
             System::Host => "poe-host",
+            System::HostPython => "poe-host, Python",
             System::Native => "native axum",
             System::FastApi => "fastapi_poe",
             System::FastApiShared => "fastapi_poe, shared client",
@@ -200,6 +214,16 @@ pub struct EchoRun {
     pub total: LoadResult,
     /// req/s of each round.
     pub rounds: Vec<f64>,
+    /// The server's CPU time over the measured runs (`None` if it could not be read).
+    pub cpu: Option<Duration>,
+}
+
+impl EchoRun {
+    /// Server CPU time per correct response.
+    pub fn cpu_per_request(&self) -> Option<Duration> {
+        let ok = u32::try_from(self.total.ok).ok().filter(|ok| *ok > 0)?;
+        Some(self.cpu? / ok)
+    }
 }
 
 /// Echo (one chunk), the three systems interleaved A/B/C, B/C/A, C/A/B.
@@ -222,18 +246,28 @@ pub async fn echo(env: &Env, plan: &Plan) -> anyhow::Result<Vec<EchoRun>> {
 }
 
 /// Closed-loop runs of each target in `plan.rounds` interleaved rounds (A/B/C, B/C/A, …),
-/// each after a warm-up, with `plan.echo_workers` connections for `plan.echo_secs`.
+/// each after a warm-up, with `plan.echo_workers` connections for `plan.echo_secs`; each
+/// server's CPU time is read before and after each measured run.
 pub async fn interleaved(targets: &[(System, Target)], plan: &Plan, label: &str) -> Vec<EchoRun> {
     let mut runs: Vec<EchoRun> = targets
         .iter()
-        .map(|(system, _)| EchoRun { system: *system, total: LoadResult::default(), rounds: vec![] })
+        .map(|(system, _)| EchoRun {
+            system: *system,
+            total: LoadResult::default(),
+            rounds: vec![],
+            cpu: Some(Duration::ZERO),
+        })
         .collect();
     for round in 0..plan.rounds {
         for i in 0..targets.len() {
             let k = (i + round) % targets.len();
             let (system, target) = &targets[k];
             load::closed_loop(target, plan.echo_workers, plan.warmup).await;
+            let cpu = || target.server_pid.and_then(|pid| procs::cpu_time(pid).ok());
+            let before = cpu();
             let r = load::closed_loop(target, plan.echo_workers, Duration::from_secs(plan.echo_secs)).await;
+            let used = before.zip(cpu()).map(|(before, after)| after.saturating_sub(before));
+            runs[k].cpu = runs[k].cpu.zip(used).map(|(sum, used)| sum + used);
             eprintln!(
                 "  {label} round {} {:<12} {:>8.0} req/s, {} errors",
                 round + 1,
