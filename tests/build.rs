@@ -29,6 +29,8 @@ const PYTHON_BOTS: &[(&str, &str)] = &[
     ("PY_SIDE_BY_SIDE", "example-bots/python/side_by_side.py"),
     ("PY_RELAY", "example-bots/python/relay.py"),
     ("PY_MISBEHAVE", "tests/fixtures/python/misbehave.py"),
+    ("PY_HUMANE", "tests/fixtures/python/deps/humane.py"),
+    ("PY_MODAL_ECHO", "tests/fixtures/python/modal_echo.py"),
 ];
 
 fn main() {

@@ -2,8 +2,10 @@
 
 The file runs as `__main__`, so both ways fastapi_poe files start a bot register it:
 `app = fp.make_app(bot)` at the top level and `fp.run(bot)` under
-`if __name__ == "__main__":`. A file that does neither but defines exactly one `PoeBot`
-subclass gets that class, constructed with no arguments.
+`if __name__ == "__main__":`. A file written for Modal (the quick start's tutorial bots)
+calls `make_app` inside a function under `@asgi_app()`: the `modal` stand-in remembers those
+functions and they are called here. A file that does none of these but defines exactly one
+`PoeBot` subclass gets that class, constructed with no arguments.
 """
 
 import runpy
@@ -15,6 +17,8 @@ from .base import PoeBot
 def load_bot(module: str) -> None:
     """Run `module` as the main program and make sure it registered one bot."""
     namespace = runpy.run_module(module, run_name="__main__")
+    if _guest.registered() is None:
+        _call_modal_apps()
     if _guest.registered() is not None:
         return
     classes = [
@@ -28,3 +32,12 @@ def load_bot(module: str) -> None:
             f"(it defines {len(classes)} PoeBot subclasses, so none can be picked)"
         )
     _guest.register(classes[0]())
+
+
+def _call_modal_apps() -> None:
+    """Call the functions a Modal file put under `@asgi_app()` (they call `make_app`)."""
+    import sys
+
+    modal = sys.modules.get("modal")
+    for function in getattr(modal, "ASGI_FUNCTIONS", []):
+        function()

@@ -3,6 +3,7 @@
 //! shares one host serving every Python bot (`python_host`), compiled once, on a thread and
 //! runtime of its own that outlive each test's.
 
+mod build;
 mod differential;
 mod outbound;
 mod sandbox;
@@ -23,6 +24,8 @@ const BOTS: &[(&str, &str)] = &[
     ("allcaps", guests::PY_ALLCAPS),
     ("side_by_side", guests::PY_SIDE_BY_SIDE),
     ("misbehave", guests::PY_MISBEHAVE),
+    ("humane", guests::PY_HUMANE),
+    ("modal_echo", guests::PY_MODAL_ECHO),
 ];
 
 /// Limits of the shared host: the defaults, with a CPU budget and deadline short enough
