@@ -54,6 +54,10 @@ pub enum Command {
     Check {
         /// The component to check.
         file: PathBuf,
+        /// Keep the compiled bot in this compile cache (give `serve`'s --cache-dir), so a
+        /// host started later loads it without compiling: a deploy's warm-up step.
+        #[arg(long, env = "POE_HOST_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
     },
     /// Send a bot's settings to Poe, as fastapi_poe does when it starts (or, with --fetch,
     /// ask Poe to fetch them from the running bot). Poe shows new settings only once synced.

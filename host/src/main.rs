@@ -39,7 +39,9 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
-        Command::Check { file } => check::check_file(&file).map(|summary| println!("{summary}")),
+        Command::Check { file, cache_dir } => {
+            check::check_file_into(&file, cache_dir).map(|summary| println!("{summary}"))
+        }
         Command::SyncSettings(args) => sync_settings(args),
         Command::Build(args) => build(args),
     };

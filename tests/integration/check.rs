@@ -1,7 +1,7 @@
 //! `poe-host check` and loading of broken files: every bad `.wasm` is refused with a reason
 //! that says what is wrong, and the good bots beside it keep serving.
 
-use poe_host::check::check_file;
+use poe_host::check::{check_file, check_file_into};
 use serde_json::json;
 
 use crate::harness::*;
@@ -13,6 +13,18 @@ fn check_accepts_a_bot() {
     assert!(summary.contains("exports poe:bot/handler@0.1.2"), "{summary}");
     let summary = check_file(std::path::Path::new(guests::ALLCAPS)).unwrap();
     assert!(summary.contains("poe:bot/bot-query@0.1.2"), "the capabilities it imports: {summary}");
+}
+
+/// A deploy's warm-up: `check --cache-dir` leaves the compiled bot where `serve` finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_with_a_cache_dir_warms_the_cache_a_host_then_loads_from() {
+    let cache = tempfile::tempdir().unwrap();
+    for bot in [guests::ECHO, guests::SHOWCASE] {
+        check_file_into(std::path::Path::new(bot), Some(cache.path().to_owned())).unwrap();
+    }
+    let host =
+        TestHost::with(Options { cache_dir: Some(cache.path().to_owned()), ..Options::default() }).await;
+    assert_eq!(host.admin().await["cache"], json!({"hits": 2, "compiles": 0, "rejected": 0, "evicted": 0}));
 }
 
 #[test]
