@@ -11,6 +11,7 @@ streams at once waits for whichever comes first, without spinning.
 import asyncio
 import heapq
 import itertools
+import sys
 from typing import Any, Callable, Optional
 
 from poe_wit.imports import monotonic_clock, poll
@@ -28,7 +29,6 @@ class PollLoop(asyncio.AbstractEventLoop):
         self._waiters: list = []  # (pollable, future)
         self._running = False
         self._closed = False
-        self._exception: Optional[BaseException] = None
 
     # -- running -------------------------------------------------------------------
 
@@ -40,12 +40,7 @@ class PollLoop(asyncio.AbstractEventLoop):
         try:
             while not task.done():
                 self._run_ready()
-                if task.done():
-                    break
-                if self._exception is not None:
-                    error, self._exception = self._exception, None
-                    raise error
-                if not self._ready:
+                if not task.done() and not self._ready:
                     self._wait()
             return task.result()
         finally:
@@ -160,11 +155,11 @@ class PollLoop(asyncio.AbstractEventLoop):
         self.call_exception_handler(context)
 
     def call_exception_handler(self, context: dict) -> None:
+        # As asyncio's own loops: an exception nobody retrieved, or one a callback raised,
+        # is reported (to the host's log, through stderr) and the loop goes on.
+        message = context.get("message", "unhandled exception in the event loop")
         error = context.get("exception")
-        # An exception nobody retrieved from a finished task is not fatal (asyncio only
-        # logs it); anything else the loop itself raised is.
-        if error is not None and "future" not in context and "task" not in context:
-            self._exception = error
+        print(f"asyncio: {message}" + (f": {error!r}" if error is not None else ""), file=sys.stderr)
 
 
 _LOOP: Optional[PollLoop] = None

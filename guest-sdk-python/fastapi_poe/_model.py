@@ -60,16 +60,19 @@ class BaseModel:
                 continue
             default = cls.__dict__.get(name, _MISSING)
             info = default if isinstance(default, _FieldInfo) else _FieldInfo(default, None, None)
-            fields[name] = (annotation, info)
+            # Only fields that can hold models need converting: decided once, per class.
+            fields[name] = (annotation, info, _holds_models(annotation))
             if isinstance(default, _FieldInfo):
                 delattr(cls, name)
         cls._fields = fields
 
     def __init__(self, **data: Any) -> None:
-        for name, (annotation, info) in self._fields.items():
+        for name, (annotation, info, convert) in self._fields.items():
             key = info.alias if info.alias is not None and info.alias in data else name
             if key in data:
-                value = _coerce(annotation, data.pop(key))
+                value = data.pop(key)
+                if convert:
+                    value = _coerce(annotation, value)
             elif info.default is _MISSING and info.default_factory is None:
                 raise TypeError(f"{type(self).__name__}: field {name!r} is required")
             else:
@@ -100,7 +103,7 @@ class BaseModel:
     def model_dump(self, *, exclude_none: bool = False, by_alias: bool = False) -> dict:
         """The fields as a dict, nested models included, as pydantic's `model_dump`."""
         out = {}
-        for name, (_, info) in self._fields.items():
+        for name, (_, info, _) in self._fields.items():
             value = _dump(getattr(self, name), exclude_none)
             if exclude_none and value is None:
                 continue
@@ -119,6 +122,13 @@ class BaseModel:
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({fields})"
+
+
+def _holds_models(annotation: Any) -> bool:
+    """Whether a value of `annotation` may contain models (dicts to convert)."""
+    if isinstance(annotation, type):
+        return issubclass(annotation, BaseModel)
+    return any(_holds_models(arg) for arg in typing.get_args(annotation))
 
 
 def _own_annotations(klass: type) -> dict:
@@ -168,7 +178,7 @@ def _coerce(annotation: Any, value: Any) -> Any:
 
 def _literals_match(model: type, value: dict) -> bool:
     """Whether `value` agrees with `model`'s `Literal` fields (pydantic's discriminator)."""
-    for name, (annotation, _) in model._fields.items():  # type: ignore[attr-defined]
+    for name, (annotation, _, _) in model._fields.items():  # type: ignore[attr-defined]
         if typing.get_origin(annotation) is typing.Literal and name in value:
             if value[name] not in typing.get_args(annotation):
                 return False

@@ -126,8 +126,7 @@ class PoeBot:
             file = wit_attachments.post_message_attachment(upload)
         except Exception as error:  # componentize_py_types.Err
             raise AttachmentUploadError(_upload_error_text(getattr(error, "value", error))) from None
-        return AttachmentUploadResponse(
-            attachment_url=file.url, mime_type=file.content_type, name=file.name, inline_ref=file.inline_ref)
+        return AttachmentUploadResponse(attachment_url=file.url, mime_type=file.content_type, inline_ref=file.inline_ref)
 
     async def authorize_cost(self, request: QueryRequest, amounts: Union[list, CostItem], base_url: str = "") -> None:
         """Check the user accepts paying `amounts`; `InsufficientFundError` if not."""
