@@ -295,6 +295,16 @@ pub fn assert_done_once_at_end(events: &[Event]) {
     assert_eq!(events.last().unwrap(), &Event { name: "done".into(), data: json!({}) });
 }
 
+/// Assert the stream ends with fastapi_poe's error for a failed bot (whatever its
+/// `raw_response`), then `done`.
+pub fn assert_ends_with_unexpected_issue(events: &[Event]) {
+    assert_done_once_at_end(events);
+    let error = &events[events.len() - 2];
+    assert_eq!(error.name, "error", "{events:?}");
+    assert_eq!(error.data["allow_retry"], json!(false), "{events:?}");
+    assert_eq!(error.data["text"], unexpected_issue()["text"], "{events:?}");
+}
+
 /// The error event fastapi_poe sends when the bot fails.
 pub fn unexpected_issue() -> Value {
     json!({"allow_retry": false, "text": "The bot encountered an unexpected issue."})

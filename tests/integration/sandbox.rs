@@ -46,14 +46,6 @@ async fn attack(host: &TestHost, command: &str) -> (Vec<Event>, Duration, Durati
     (events, took, echo_took)
 }
 
-fn assert_ends_with_unexpected_issue(events: &[Event]) {
-    assert_done_once_at_end(events);
-    let error = &events[events.len() - 2];
-    assert_eq!(error.name, "error", "{events:?}");
-    assert_eq!(error.data["allow_retry"], json!(false));
-    assert_eq!(error.data["text"], json!("The bot encountered an unexpected issue."));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infinite_loop_is_stopped_by_the_cpu_budget_without_starving_others() {
     let host = hostile_host(tight()).await;

@@ -38,19 +38,16 @@ pub fn relay_sidecar(up: &Upstream) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn relay_streams_a_chat_completion_with_the_key_from_its_sidecar() {
-    let up = upstream::start().await;
-    let sidecar = relay_sidecar(&up);
-    let wrong_key = sidecar.replace(OPENAI_KEY, "sk-wrong");
-    let host = host(&[("relay", guests::RELAY, sidecar), ("relay_badkey", guests::RELAY, wrong_key)]).await;
+/// Assert `bot` (a relay granted `up`) streams a conversation's completion word by word,
+/// having sent the upstream its sidecar's key and the conversation as OpenAI messages.
+pub async fn assert_relays_a_conversation(host: &TestHost, bot: &str, up: &Upstream) {
     let conversation = json!([
         {"role": "system", "content": "be brief"},
         {"role": "user", "content": "hi"},
         {"role": "bot", "content": "hello"},
         {"role": "user", "content": "stream these words"},
     ]);
-    let events = host.query_body("relay", &query_messages(conversation)).await;
+    let events = host.query_body(bot, &query_messages(conversation)).await;
     assert_eq!(
         pairs(&events),
         [
@@ -73,6 +70,15 @@ async fn relay_streams_a_chat_completion_with_the_key_from_its_sidecar() {
             {"role": "user", "content": "stream these words"},
         ]})
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_streams_a_chat_completion_with_the_key_from_its_sidecar() {
+    let up = upstream::start().await;
+    let sidecar = relay_sidecar(&up);
+    let wrong_key = sidecar.replace(OPENAI_KEY, "sk-wrong");
+    let host = host(&[("relay", guests::RELAY, sidecar), ("relay_badkey", guests::RELAY, wrong_key)]).await;
+    assert_relays_a_conversation(&host, "relay", &up).await;
     // An error status is an error event naming it; a wrong key is the upstream's 401.
     for (bot, text, status) in [("relay", "fail", "429"), ("relay_badkey", "hi", "401")] {
         let events = host.query(bot, text).await;

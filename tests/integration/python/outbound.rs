@@ -2,12 +2,10 @@
 //! the same local OpenAI-compatible upstream and the same assertions as the Rust `relay`,
 //! its key from the sidecar's `[env]`, and a destination the sidecar does not grant refused.
 
-use serde_json::{Value, json};
-
 use super::text_of;
 use crate::harness::*;
-use crate::outbound::relay_sidecar;
 use crate::outbound::upstream::{self, OPENAI_KEY};
+use crate::outbound::{assert_relays_a_conversation, relay_sidecar};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_py_streams_a_chat_completion_with_the_key_from_its_sidecar() {
@@ -21,35 +19,7 @@ async fn relay_py_streams_a_chat_completion_with_the_key_from_its_sidecar() {
         ..Options::default()
     };
     let host = TestHost::with(options).await;
-    let conversation = json!([
-        {"role": "system", "content": "be brief"},
-        {"role": "user", "content": "hi"},
-        {"role": "bot", "content": "hello"},
-        {"role": "user", "content": "stream these words"},
-    ]);
-    let events = host.query_body("relay", &query_messages(conversation)).await;
-    assert_eq!(
-        pairs(&events),
-        [
-            ("text", &json!({"text": "stream "})),
-            ("text", &json!({"text": "these "})),
-            ("text", &json!({"text": "words"})),
-            ("done", &json!({})),
-        ]
-    );
-    let sent = up.requests.lock().unwrap().pop().unwrap();
-    assert_eq!(sent.header("authorization"), Some(format!("Bearer {OPENAI_KEY}").as_str()));
-    assert_eq!(sent.header("content-type"), Some("application/json"));
-    let body: Value = serde_json::from_str(&sent.body).unwrap();
-    assert_eq!(
-        body,
-        json!({"model": "test-model", "stream": true, "messages": [
-            {"role": "system", "content": "be brief"},
-            {"role": "user", "content": "hi"},
-            {"role": "assistant", "content": "hello"},
-            {"role": "user", "content": "stream these words"},
-        ]})
-    );
+    assert_relays_a_conversation(&host, "relay", &up).await;
     let events = host.query("relay", "fail").await;
     assert_eq!(events[0].name, "error", "{events:?}");
     assert!(events[0].data["text"].as_str().unwrap().contains("answered 429"), "{events:?}");

@@ -28,14 +28,6 @@ async fn attack(command: &str) -> (Vec<Event>, Duration, Duration) {
     (events, took, echo_took)
 }
 
-fn assert_ends_with_unexpected_issue(events: &[Event]) {
-    assert_done_once_at_end(events);
-    let error = &events[events.len() - 2];
-    assert_eq!(error.name, "error", "{events:?}");
-    assert_eq!(error.data["allow_retry"], json!(false));
-    assert_eq!(error.data["text"], json!("The bot encountered an unexpected issue."));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_looping_python_bot_is_stopped_by_its_cpu_budget_and_echo_keeps_answering() {
     let (events, took, echo_took) = attack("loop").await;
