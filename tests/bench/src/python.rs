@@ -6,7 +6,7 @@
 //!   on the same host; and spawn → `listening on` of a host serving echo.py, cold and warm cache;
 //! - `python-relay`: example-bots/python/allcaps.py relaying the `relay` scenario's upstream,
 //!   interleaved with the Rust `allcaps` and fastapi_poe at its best (one shared httpx client);
-//! - `python-open`: streams of tests/fixtures/python/misbehave.py's `sleep` held open at once,
+//! - `python-open`: streams of tests/fixtures/python/misbehave.py's `hold` held open at once,
 //!   memory as PSS above idle.
 
 use std::path::{Path, PathBuf};
@@ -22,10 +22,7 @@ use crate::scenarios::{EchoRun, Env, Plan, System, interleaved};
 use crate::stats::median;
 
 /// How long a held stream's bot sleeps: far longer than the measurement.
-const HELD_SLEEP: &str = "sleep 600000";
-/// How long after the last stream opened the memory is read: each stream's instance is made
-/// and parked in `asyncio.sleep` after its response headers are sent.
-const SETTLE: Duration = Duration::from_secs(2);
+const HELD_SLEEP: &str = "hold 600000";
 
 /// `python-echo`: the closed-loop runs and the start-up times.
 #[derive(Debug)]
@@ -203,7 +200,7 @@ pub async fn relay(env: &Env, plan: &Plan) -> anyhow::Result<Vec<EchoRun>> {
     Ok(runs)
 }
 
-/// `python-open`: `plan.python_streams` streams of misbehave.py's `sleep` held at once, on
+/// `python-open`: `plan.python_streams` streams of misbehave.py's `hold` held at once, on
 /// poe-host and on fastapi_poe.
 pub async fn open(env: &Env, plan: &Plan) -> anyhow::Result<Vec<PythonOpen>> {
     let wasm = built(env, "misbehave")?;
@@ -237,10 +234,11 @@ async fn hold(
     anyhow::ensure!(load::one(&mut conn, &first).await?, "{} did not answer `sleep 0`", system.name());
     drop(conn);
     let (idle, idle_pss_kib) = (server.memory()?, server.pss_kib()?);
-    let target = env.target(server, path, HELD_SLEEP, Expect::Events(2));
+    // A stream counts once its first event ("holding") arrived: its instance is made and
+    // its bot parked in `asyncio.sleep`.
+    let target = env.target(server, path, HELD_SLEEP, Expect::Events(3));
     let patience = Duration::from_secs(60);
-    let streams = load::open_streams(&target, plan.python_streams, 64, patience, OpenWhen::Headers).await;
-    tokio::time::sleep(SETTLE).await;
+    let streams = load::open_streams(&target, plan.python_streams, 64, patience, OpenWhen::FirstEvent).await;
     let (open, open_pss_kib) = (server.memory()?, server.pss_kib()?);
     let run = PythonOpen {
         system,

@@ -121,11 +121,11 @@ fn startup_table(md: &mut String, echo: &PythonEcho) {
 }
 
 fn open_table(md: &mut String, runs: &[PythonOpen]) {
-    md.push_str("\n### Python open streams: `misbehave.py`'s `sleep 600000`, all held at once\n\n");
+    md.push_str("\n### Python open streams: `misbehave.py`'s `hold 600000`, all held at once\n\n");
     md.push_str(
         "Memory is PSS (`/proc/PID/smaps_rollup`), so pages of the component's memory image that every \
          instance maps count once, not once per instance as in RSS. Idle is after one answered `sleep 0`; \
-         \"all open\" is 2 s after the last stream's headers arrived.\n\n",
+         \"all open\" is once every stream's first event (`holding`) arrived, its bot parked in `asyncio.sleep`.\n\n",
     );
     md.push_str("| system | open | failed | time to open all | PSS idle | PSS all open | above idle | per stream | RSS idle | RSS all open |\n");
     md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");

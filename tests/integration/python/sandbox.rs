@@ -9,29 +9,36 @@ use serde_json::json;
 use super::{limits, post, query, text_of};
 use crate::harness::*;
 
-/// Run `command` on misbehave, with an echo sent once it is under way; its events, how
-/// long it took, and how long the echo took.
+/// Run `command` on misbehave and, once it is under way (its first event arrived: the bot
+/// is running, or already failed), time an echo beside the rest of it; the attack's
+/// events, how long it took, and how long the echo took.
 async fn attack(command: &str) -> (Vec<Event>, Duration, Duration) {
     let start = Instant::now();
-    let attack = async {
-        let events = query("misbehave", command).await;
-        (events, start.elapsed())
+    let mut response = post("misbehave", &crate::harness::query(command)).await;
+    assert_eq!(response.status(), 200, "{command}");
+    let first = response.chunk().await.unwrap().expect("the attack's first event");
+    let rest = async {
+        let mut body = first.to_vec();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            body.extend_from_slice(&chunk);
+        }
+        (parse_sse(&body), start.elapsed())
     };
     let echo = async {
-        tokio::time::sleep(Duration::from_millis(100)).await; // let the attack start first
         let started = Instant::now();
         let events = query("echo", "still here").await;
         assert_eq!(events[0].data, json!({"text": "still here"}), "echo beside {command}");
         started.elapsed()
     };
-    let ((events, took), echo_took) = tokio::join!(attack, echo);
+    let ((events, took), echo_took) = tokio::join!(rest, echo);
     (events, took, echo_took)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_looping_python_bot_is_stopped_by_its_cpu_budget_and_echo_keeps_answering() {
     let (events, took, echo_took) = attack("loop").await;
-    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[0].data, json!({"text": "looping"}));
     assert_ends_with_unexpected_issue(&events);
     let budget = limits().cpu_budget;
     assert!(took < budget * 3, "loop ran {took:?} on a {budget:?} budget");
@@ -41,7 +48,8 @@ async fn a_looping_python_bot_is_stopped_by_its_cpu_budget_and_echo_keeps_answer
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_memory_hog_hits_its_cap() {
     let (events, took, _) = attack("hog").await;
-    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[0].data, json!({"text": "hogging"}));
     assert_ends_with_unexpected_issue(&events);
     assert!(took < Duration::from_secs(3), "hog took {took:?}");
 }
