@@ -11,6 +11,7 @@ from typing import Any, Iterator, Optional
 
 from poe_wit.imports import poe_bot_types as wit
 
+from . import _wit
 from . import types as fp
 
 
@@ -24,7 +25,7 @@ def events(part: Any) -> Iterator[Any]:
         yield error_event(part.text, part.allow_retry, part.error_type, part.raw_response)
     elif isinstance(part, fp.MetaResponse):
         yield wit.PartialResponse_Meta(wit.MetaResponse(
-            content_type=wit.ContentType[part.content_type.replace("/", "_").upper()],
+            content_type=_wit.WIT_CONTENT_TYPES[part.content_type],
             suggested_replies=part.suggested_replies,
             linkify=part.linkify,
             refetch_settings=part.refetch_settings,

@@ -17,10 +17,13 @@ def _enum_name(value: Any) -> str:
     return value.name.lower()
 
 
-_CONTENT_TYPES = {
+CONTENT_TYPES = {
     wit.ContentType.TEXT_MARKDOWN: "text/markdown",
     wit.ContentType.TEXT_PLAIN: "text/plain",
 }
+"""The host's content types as fastapi_poe names them."""
+WIT_CONTENT_TYPES = {name: value for value, name in CONTENT_TYPES.items()}
+"""fastapi_poe's content types as the host's enum."""
 
 
 def _json_object(text: Optional[str]) -> Optional[dict]:
@@ -65,7 +68,7 @@ def _message(m: Any) -> fp.ProtocolMessage:
         sender=None if m.sender is None else fp.Sender(id=m.sender.id, name=m.sender.name),
         content=m.content,
         parameters=json.loads(m.parameters) if m.parameters else {},
-        content_type=_CONTENT_TYPES[m.content_type],
+        content_type=CONTENT_TYPES[m.content_type],
         timestamp=m.timestamp,
         message_id=m.message_id,
         feedback=[fp.MessageFeedback(type=_enum_name(f.type), reason=f.reason) for f in m.feedback],
@@ -161,7 +164,7 @@ def _message_fields(m: fp.ProtocolMessage) -> dict:
     return dict(
         role=wit.Role[m.role.upper()],
         content=m.content,
-        content_type=wit.ContentType[m.content_type.replace("/", "_").upper()],
+        content_type=WIT_CONTENT_TYPES[m.content_type],
         timestamp=m.timestamp,
         message_id=m.message_id,
         sender_id=m.sender_id,

@@ -7,8 +7,6 @@ register the bot (at build time, when the file runs), and the host calls it thro
 bot's own access key: whatever key the file passes stays unused, and never reaches here.
 """
 
-import random
-import string
 from dataclasses import dataclass
 from typing import Any, AsyncIterable, BinaryIO, Optional, Union
 
@@ -178,11 +176,6 @@ def _cost_call(call: Any, amounts: Union[list, CostItem]) -> None:
             raise InvalidParameterError("bot_query_id is required to make cost requests.") from None
         detail = getattr(reason, "value", None)
         raise CostRequestError(detail or type(reason).__name__.removeprefix("CostError_")) from None
-
-
-def generate_inline_ref() -> str:
-    """A random inline reference, as fastapi_poe makes them."""
-    return "".join(random.choices(string.ascii_letters + string.digits, k=8))
 
 
 class _App:

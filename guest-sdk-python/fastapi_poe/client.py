@@ -91,9 +91,8 @@ def _bot_message(m: Any) -> BotMessage:
                           raw_response={"type": "suggested_reply", "text": json.dumps({"text": m.value})})
     if isinstance(m, bot_query.BotMessage_Meta):
         meta = m.value
-        content_type = "text/plain" if meta.content_type.name == "TEXT_PLAIN" else "text/markdown"
         return MetaMessage(text="", linkify=meta.linkify, suggested_replies=meta.suggested_replies,
-                           content_type=content_type)
+                           content_type=_wit.CONTENT_TYPES[meta.content_type])
     if isinstance(m, bot_query.BotMessage_Json):
         return BotMessage(text="", data=json.loads(m.value))
     f = m.value

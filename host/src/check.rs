@@ -5,13 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::bots::cache::ArtifactCache;
 use crate::bots::sidecar::HostDefaults;
 use crate::guest::engine::{EngineOptions, new_engine, new_linker};
 use crate::guest::exports::HANDLER_EXPORT;
-use crate::guest::loader::{BotLoader, DEFAULT_MAX_BOT_BYTES, read_wasm};
+use crate::guest::loader::{BotLoader, DEFAULT_MAX_BOT_BYTES, read_wasm, wasm_hash};
 use crate::sandbox::limits::DEFAULT_MAX_MEMORY;
 
 /// Check `path`; `Ok` carries a one-line summary, `Err` the reason it cannot be served.
@@ -28,8 +26,7 @@ pub fn check_file_into(path: &Path, cache_dir: Option<PathBuf>) -> anyhow::Resul
     let cache = ArtifactCache::new(&engine, options.cache_dir.clone(), cache_max_bytes)?;
     let loader = BotLoader::new(engine, linker, HostDefaults::default(), cache);
     let bytes = read_wasm(path, DEFAULT_MAX_BOT_BYTES)?;
-    let hash = hex::encode(Sha256::digest(&bytes));
-    let ((pre, _), _) = loader.compile(path, &bytes, &hash)?;
+    let ((pre, _), _) = loader.compile(path, &bytes, &wasm_hash(&bytes))?;
     let (engine, ty) = (pre.engine(), pre.component().component_type());
     // The names the bot was built with: an older bot exports an older `handler` version.
     let export = ty.exports(engine).map(|(name, _)| name).find(|n| n.starts_with("poe:bot/handler@"));

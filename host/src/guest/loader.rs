@@ -168,7 +168,7 @@ impl BotLoader {
     ) -> Result<LoadedBot, LoadError> {
         let config = load_config(path, &self.defaults)?;
         let bytes = read_wasm(path, self.max_file_bytes)?;
-        let hash = hex::encode(Sha256::digest(&bytes));
+        let hash = wasm_hash(&bytes);
         let started = Instant::now();
         let ((pre, exports), origin) = match previous.filter(|p| p.hash == hash) {
             Some(previous) => ((previous.pre.clone(), previous.exports.clone()), None),
@@ -211,6 +211,12 @@ impl BotLoader {
             .map_err(|e| LoadError::WrongWorld { path: shown(path), message: one_line(&format!("{e:#}")) })?;
         Ok(((pre, exports), outcome))
     }
+}
+
+/// The SHA-256 of a bot's wasm, in hex: what names its compile-cache entry and tells a
+/// reload whether the code changed.
+pub fn wasm_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The bot file at `path`, if it is a regular file of at most `limit` bytes that starts like
