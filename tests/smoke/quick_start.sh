@@ -7,6 +7,10 @@
 #
 # The copy lives at a fixed path under the target directory and builds into the same target
 # directory, so only the workspace's own crates compile again (once per change), not wasmtime.
+# Cargo names a workspace crate's build by its path inside the workspace, so the copy's build
+# takes over the checkout's fingerprints, which then list the copy's files: while they exist,
+# cargo in the checkout compares against them and misses every edit. The copy is removed on
+# exit; the checkout's next build then finds them gone and compiles its own crates again.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 target=$(realpath "${CARGO_TARGET_DIR:-target}")
@@ -21,7 +25,7 @@ git ls-files -z --cached --others --exclude-standard | tar --null -T - -c | tar 
 (cd "$copy" && exec env -u POE_ACCESS_KEY CARGO_TARGET_DIR="$target" POE_HOST_LISTEN=127.0.0.1:0 \
   scripts/dev.sh) >"$log" 2>&1 &
 pid=$!
-stop() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
+stop() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$copy"; }
 trap stop EXIT
 
 # A first build of the copy's crates can take many minutes on a busy machine: wait for the
