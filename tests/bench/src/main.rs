@@ -217,7 +217,10 @@ fn prepare(root: &Path) -> anyhow::Result<Env> {
     let must =
         |p: PathBuf, hint: &str| if p.exists() { Ok(p) } else { bail!("{} is missing: {hint}", p.display()) };
     let target = target_dir(root);
-    let host_bin = must(target.join("release/poe-host"), "cargo build --release -p poe-host")?;
+    // POE_BENCH_HOST_BIN: another build of the host, e.g. `--profile profiling` under perf.
+    let host_bin =
+        std::env::var_os("POE_BENCH_HOST_BIN").map_or_else(|| target.join("release/poe-host"), PathBuf::from);
+    let host_bin = must(host_bin, "cargo build --release -p poe-host")?;
     let wasm_dir = target.join("wasm32-wasip2/release");
     let build = "cargo build --release --target wasm32-wasip2 -p echo -p showcase -p allcaps -p relay";
     let echo_wasm = must(wasm_dir.join("echo.wasm"), build)?;

@@ -268,8 +268,11 @@ pub async fn interleaved(targets: &[(System, Target)], plan: &Plan, label: &str)
             let r = load::closed_loop(target, plan.echo_workers, Duration::from_secs(plan.echo_secs)).await;
             let used = before.zip(cpu()).map(|(before, after)| after.saturating_sub(before));
             runs[k].cpu = runs[k].cpu.zip(used).map(|(sum, used)| sum + used);
+            let per_request = used.zip(u32::try_from(r.ok).ok().filter(|ok| *ok > 0)).map(|(u, ok)| u / ok);
+            let per_request =
+                per_request.map_or(String::new(), |d| format!(", server CPU {} µs/req", d.as_micros()));
             eprintln!(
-                "  {label} round {} {:<12} {:>8.0} req/s, {} errors",
+                "  {label} round {} {:<12} {:>8.0} req/s, {} errors{per_request}",
                 round + 1,
                 system.name(),
                 r.rps(),
