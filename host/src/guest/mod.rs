@@ -2,6 +2,7 @@
 //! template, the Store's data, one call from instantiation to its faults, and the output
 //! side that turns emitted parts into SSE events.
 
+pub mod batch; // a turn's events handed to the client together when the guest yields
 pub mod bindings; // wasmtime bindgen! output for the poe:bot world
 pub mod ctx; // the Store's data: WASI ctx, limits, host side of the imports
 pub mod engine; // the shared Engine (pooling, epochs) and Linker

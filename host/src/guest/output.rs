@@ -1,19 +1,21 @@
 //! [`Output`]: the response side of a query — turns what the guest emits into SSE events
 //! on a bounded channel, enforcing the protocol's ordering rules and the output caps.
 //!
-//! The channel is bounded, so a guest that produces faster than the client reads waits in
-//! `emit`; once the client has gone, `emit` fails and the guest can stop.
+//! Events wait in a [`Batch`] until the guest's turn ends (see `batch`). The channel is
+//! bounded, so a guest that produces faster than the client reads waits in `emit`; once the
+//! client has gone, `emit` fails and the guest can stop.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::guest::batch::{Batch, Handover, MAX_BATCH};
 use crate::guest::bindings::types::{EmitError, PartialResponse};
 use crate::protocol::sse;
 use crate::sandbox::limits::Limits;
 
-/// Events buffered between the guest and the client before `emit` waits.
+/// Batches buffered between the guest and the client before `emit` waits.
 pub const OUTPUT_BUFFER: usize = 32;
 
 /// Which output cap a response ran into.
@@ -29,6 +31,8 @@ pub enum OutputCap {
 pub struct Output {
     bot: Arc<str>,
     tx: mpsc::Sender<Bytes>,
+    /// Events of the guest's current turn.
+    batch: Batch,
     events: u64,
     bytes: u64,
     max_events: u64,
@@ -43,6 +47,7 @@ impl Output {
         Self {
             bot,
             tx,
+            batch: Batch::default(),
             events: 0,
             bytes: 0,
             max_events: limits.max_events,
@@ -77,7 +82,30 @@ impl Output {
         if self.events > self.max_events {
             return self.exceed(OutputCap::Events);
         }
-        self.tx.send(event).await.map_err(|_| EmitError::Closed)
+        if self.tx.is_closed() {
+            return Err(EmitError::Closed);
+        }
+        if event.len() >= MAX_BATCH {
+            // On its own, uncopied, after what came before it.
+            let before = self.batch.take();
+            if !before.is_empty() {
+                self.send(before.freeze()).await?;
+            }
+            return self.send(event).await;
+        }
+        match self.batch.push(&event) {
+            Some(full) => self.send(full).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn send(&self, events: Bytes) -> Result<(), EmitError> {
+        self.tx.send(events).await.map_err(|_| EmitError::Closed)
+    }
+
+    /// What hands this output's events to the client whenever the guest's call yields.
+    pub fn handover(&self) -> Handover {
+        Handover::new(self.batch.clone(), self.tx.clone())
     }
 
     fn exceed(&mut self, cap: OutputCap) -> Result<(), EmitError> {
@@ -90,13 +118,15 @@ impl Output {
         self.events == 0
     }
 
-    /// End the stream: `error` (if the call failed; it bypasses the caps), then `done`.
-    /// Ignored if the client has gone.
+    /// End the stream: what the last turn emitted, `error` (if the call failed; it bypasses
+    /// the caps), then `done`, in one send. Ignored if the client has gone.
     pub async fn end(self, error: Option<Bytes>) {
+        let mut last = self.batch.take();
         if let Some(error) = error {
-            let _ = self.tx.send(error).await;
+            last.extend_from_slice(&error);
         }
-        let _ = self.tx.send(sse::done_event()).await;
+        last.extend_from_slice(&sse::done_event());
+        let _ = self.tx.send(last.freeze()).await;
     }
 
     /// Resolves once the client has gone.
@@ -143,12 +173,42 @@ mod tests {
 
     #[tokio::test]
     async fn the_byte_budget_counts_encoded_events() {
-        let (mut out, mut rx) = output(100);
+        let (mut out, _rx) = output(100);
         assert!(out.emit(PartialResponse::Text("x".repeat(40))).await.is_ok());
-        assert!(rx.try_recv().is_ok());
+        assert!(!out.batch.take().is_empty(), "the event waits for the end of the turn");
         // 20 more bytes of text fit the budget left, but not once framed as an event.
         assert!(matches!(out.emit(PartialResponse::Text("x".repeat(20))).await, Err(EmitError::Closed)));
         assert_eq!(out.exceeded, Some(OutputCap::Bytes));
+    }
+
+    #[tokio::test]
+    async fn the_last_turn_leaves_with_done_in_one_send() {
+        let (mut out, mut rx) = output(1000);
+        out.emit(PartialResponse::Text("a".into())).await.unwrap();
+        out.end(None).await;
+        let sent = rx.recv().await.unwrap();
+        assert_eq!(
+            sent,
+            [sse::encode_partial(&PartialResponse::Text("a".into())).unwrap(), sse::done_event()].concat()
+        );
+        assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_large_event_goes_on_its_own_after_the_batch_before_it() {
+        let (mut out, mut rx) = output(1 << 20);
+        out.emit(PartialResponse::Text("a".into())).await.unwrap();
+        out.emit(PartialResponse::Text("x".repeat(MAX_BATCH))).await.unwrap();
+        assert!(rx.recv().await.unwrap().ends_with(b"{\"text\":\"a\"}\r\n\r\n"));
+        assert!(rx.recv().await.unwrap().len() > MAX_BATCH);
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn emit_fails_once_the_client_has_gone() {
+        let (mut out, rx) = output(1000);
+        drop(rx);
+        assert!(matches!(out.emit(PartialResponse::Text("a".into())).await, Err(EmitError::Closed)));
     }
 
     #[tokio::test]

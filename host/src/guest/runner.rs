@@ -66,6 +66,7 @@ async fn run_query(
     let limits = bot.config.limits;
     let deadline = Instant::now() + limits.timeout;
     let output = Output::new(bot.name.clone(), tx.clone(), &limits);
+    let handover = output.handover();
     let config = &bot.config;
     let bot_query = BotQueryCtx::for_query(config.bot_query.clone(), config.access_key.clone());
     let platform = PlatformCtx::for_query(
@@ -74,7 +75,7 @@ async fn run_query(
         request.bot_query_id.clone(),
     );
     let mut store = new_store(&bot, Some(output), slot, bot_query, platform);
-    let get_response = call(&bot, &mut store, &bot.exports.get_response, (request,));
+    let get_response = handover.around(call(&bot, &mut store, &bot.exports.get_response, (request,)));
     let result = tokio::select! {
         biased;
         () = tx.closed() => {
