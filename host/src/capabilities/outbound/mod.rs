@@ -133,7 +133,8 @@ impl WasiHttpHooks for OutboundHooks {
             Err(error) => return Box::new(async move { Err(error) }),
         };
         let client = self.config.client.client().clone();
-        let span = tracing::info_span!("outbound", bot = %self.bot);
+        // In the call's span (bot and request id), which the spawned task would lose.
+        let span = tracing::Span::current();
         let task = self.runtime.spawn(tracing::Instrument::instrument(send(client, admitted), span));
         let task = AbortOnDropJoinHandle::from(task);
         Box::new(async move {

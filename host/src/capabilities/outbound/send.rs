@@ -1,8 +1,9 @@
 //! One outbound request, once the hook has admitted it: the guest's body read whole
 //! (bounded), sent on the shared client within the first-byte timeout, and the answer's
 //! body relayed (see [`super::body`]). Errors become wasi:http error codes the guest sees;
-//! the log gets one line per request: destination (never the path, query or headers,
-//! which may carry keys), status or failure, milliseconds.
+//! the log gets one line per request, at debug level for an answer and info for a failure:
+//! destination (never the path, query or headers, which may carry keys), status or failure,
+//! milliseconds.
 
 use std::time::{Duration, Instant};
 
@@ -43,16 +44,16 @@ pub async fn send(client: reqwest::Client, admitted: Admitted) -> Result<http::R
         Ok::<_, Error>(http::Response::<reqwest::Body>::from(response))
     }
     .await;
-    let ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1e3);
+    let ms = || format!("{:.1}", started.elapsed().as_secs_f64() * 1e3);
     match result {
         Ok(response) => {
-            tracing::info!(destination = %destination, status = response.status().as_u16(), ms, "outbound request");
+            tracing::debug!(destination = %destination, status = response.status().as_u16(), ms = ms(), "outbound request");
             let (parts, upstream) = response.into_parts();
-            let relayed = RelayedBody::new(upstream, body, permit);
+            let relayed = RelayedBody::spawn(upstream, body, permit);
             Ok(http::Response::from_parts(parts, relayed.boxed_unsync()))
         }
         Err(error) => {
-            tracing::info!(destination = %destination, error = %error, ms, "outbound request failed");
+            tracing::info!(destination = %destination, error = %error, ms = ms(), "outbound request failed");
             Err(error)
         }
     }
