@@ -188,7 +188,7 @@ mod tests {
         call.abort();
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_guest_that_keeps_emitting_has_its_batch_sent_once_it_is_max_hold_old() {
         let (tx, mut rx) = mpsc::channel(4);
         let batch = Batch::default();
