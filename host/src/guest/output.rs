@@ -128,11 +128,6 @@ impl Output {
         last.extend_from_slice(&sse::done_event());
         let _ = self.tx.send(last.freeze()).await;
     }
-
-    /// Resolves once the client has gone.
-    pub async fn closed(&self) {
-        self.tx.closed().await
-    }
 }
 
 /// The bytes of text in `part`: what the guest sent, which the encoded event only adds to
