@@ -13,9 +13,10 @@
 //! on its way through the client's task, gets that round to arrive). A burst reaches the
 //! guest as one read; a chunk that travels alone is a round (microseconds) later.
 //!
-//! The task holds the request's concurrency permit until the upstream body ends. Dropping the
-//! body (the guest dropped it, or the call ended and its store went) aborts the task, which
-//! closes the upstream connection.
+//! The request's concurrency permit is held until the upstream body ends or the body is
+//! dropped (the guest dropped it, or the call ended and its store went), whichever comes
+//! first: at once, so a guest may open another request right after. Dropping the body also
+//! aborts the task, which closes the upstream connection.
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -54,7 +55,7 @@ impl RelayedBody {
     /// Start reading `upstream` on the current runtime, within `bounds`, holding `permit`
     /// until it ends.
     pub fn spawn(upstream: reqwest::Body, bounds: BodyBounds, permit: OwnedSemaphorePermit) -> Self {
-        let ahead = Arc::new(Ahead::default());
+        let ahead = Arc::new(Ahead(Mutex::new(State { permit: Some(permit), ..State::default() })));
         let silence = Box::pin(tokio::time::sleep(bounds.between_bytes));
         let reader = Reader {
             upstream,
@@ -65,10 +66,15 @@ impl RelayedBody {
             waiting: false,
             unannounced: false,
             deferred: false,
-            permit: Some(permit),
         };
         let task = tokio::spawn(tracing::Instrument::in_current_span(reader));
         Self { ahead, _reader: AbortOnDropJoinHandle::from(task) }
+    }
+}
+
+impl Drop for RelayedBody {
+    fn drop(&mut self) {
+        self.ahead.lock().permit = None;
     }
 }
 
@@ -113,7 +119,6 @@ impl Body for RelayedBody {
 }
 
 /// What the reader has read and the guest not yet taken, shared by the two.
-#[derive(Default)]
 struct Ahead(Mutex<State>);
 
 #[derive(Default)]
@@ -125,6 +130,8 @@ struct State {
     guest: Option<Waker>,
     /// The reader, waiting for room.
     reader: Option<Waker>,
+    /// The request's place among the response's open requests, while the body is open.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 enum End {
@@ -159,8 +166,6 @@ struct Reader {
     unannounced: bool,
     /// The reader has given the upstream one more round since its last frame.
     deferred: bool,
-    /// Held while the upstream body is open.
-    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Future for Reader {
@@ -254,8 +259,10 @@ impl Reader {
 
     /// The body is over: no more reading, the permit goes back, the guest learns it.
     fn finish(&mut self, end: End) -> Poll<()> {
-        self.permit = None;
-        self.ahead.lock().end = Some(end);
+        let mut state = self.ahead.lock();
+        state.permit = None;
+        state.end = Some(end);
+        drop(state);
         self.announce();
         Poll::Ready(())
     }
@@ -354,7 +361,7 @@ mod tests {
     async fn dropping_the_body_closes_the_upstream() {
         let (tx, body, open) = relayed(1 << 20, LONG);
         drop(body);
+        assert_eq!(open.available_permits(), 1, "at once: the guest may open another request");
         tx.closed().await; // the reader, and the upstream it held, are gone
-        assert_eq!(open.available_permits(), 1);
     }
 }
