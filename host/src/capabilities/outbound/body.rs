@@ -53,7 +53,7 @@ pub struct RelayedBody {
 
 impl RelayedBody {
     /// Start reading `upstream` on the current runtime, within `bounds`, holding `permit`
-    /// until it ends.
+    /// until it ends or the body is dropped.
     pub fn spawn(upstream: reqwest::Body, bounds: BodyBounds, permit: OwnedSemaphorePermit) -> Self {
         let ahead = Arc::new(Ahead(Mutex::new(State { permit: Some(permit), ..State::default() })));
         let silence = Box::pin(tokio::time::sleep(bounds.between_bytes));
