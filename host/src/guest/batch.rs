@@ -129,8 +129,9 @@ impl Handover {
 }
 
 /// Have the task polled again after every task already woken has run (and the I/O driver
-/// has been polled): tokio's `yield_now`, polled once.
-fn defer(cx: &mut Context<'_>) {
+/// has been polled): tokio's `yield_now`, polled once. Also the outbound body's read-ahead
+/// gives the upstream its round with it.
+pub fn defer(cx: &mut Context<'_>) {
     let _ = pin!(tokio::task::yield_now()).poll(cx);
 }
 

@@ -41,9 +41,10 @@ impl SseStream {
     }
 }
 
-/// Events already waiting are sent as one chunk up to this size. A larger event goes out
-/// on its own, so batching never copies it (a copy would double what the host holds).
-pub const COALESCE_LIMIT: usize = 64 * 1024;
+/// Events already waiting are sent as one chunk up to this size, the size of a turn's
+/// batch. A larger event goes out on its own, so batching never copies it (a copy would
+/// double what the host holds).
+pub const COALESCE_LIMIT: usize = crate::guest::batch::MAX_BATCH;
 
 impl SseStream {
     /// `first` plus every event already waiting, as one chunk of at most

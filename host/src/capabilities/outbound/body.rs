@@ -19,7 +19,7 @@
 //! aborts the task, which closes the upstream connection.
 
 use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -31,6 +31,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 use wasmtime_wasi::runtime::AbortOnDropJoinHandle;
 use wasmtime_wasi_http::Error;
+
+use crate::guest::batch::defer;
 
 /// Bytes read ahead of a guest that is slow to take them (plus at most one frame).
 pub const READ_AHEAD: usize = 16 * 1024;
@@ -232,7 +234,7 @@ impl Reader {
         if self.unannounced {
             if !self.deferred {
                 self.deferred = true;
-                let _ = pin!(tokio::task::yield_now()).poll(cx);
+                defer(cx);
                 return Poll::Pending;
             }
             self.announce();
